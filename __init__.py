@@ -1,0 +1,41 @@
+"""emoflame: speech to emotional, lip-synced facial animation for FLAME heads.
+
+One tree, two front doors (DESIGN.md): Blender loads this folder as an extension and calls
+:func:`register`; Python users ``import emoflame``. Nothing heavy (torch, bpy) is imported
+here, so enabling the extension and importing the package are instant.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# Public name → module that defines it, imported on first use.
+_PUBLIC = {
+    "AnimationClip": ".core.clip",
+    "ARKIT_CHANNELS": ".core.channels",
+    "animate": ".core.pipeline",
+    "default_avatar": ".core.flame.avatar",
+    "load_flame_model": ".core.flame.model",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name], __name__), name)
+    raise AttributeError(f"module 'emoflame' has no attribute {name!r}")
+
+
+def register():
+    """Blender extension entry point."""
+    from .addon import register as _register
+
+    _register()
+
+
+def unregister():
+    """Blender extension exit point."""
+    from .addon import unregister as _unregister
+
+    _unregister()

@@ -1,0 +1,1 @@
+"""Core: torch and numpy only; never imports bpy (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Committed runtime assets: the default avatar, checkpoints, their licences and cards."""
