@@ -1,0 +1,34 @@
+"""Errors a user can fix. Each message names the problem and the fix, on one line.
+
+Every class also derives from the builtin a caller would expect (ValueError), so code that
+catches ValueError keeps working; the CLI and the add-on catch EmoflameError and show the
+message as it is.
+"""
+
+
+class EmoflameError(Exception):
+    """Base class: bad input that the message explains how to fix."""
+
+
+class AudioError(EmoflameError, ValueError):
+    """Unreadable, empty, silent or over-long audio."""
+
+
+class EmotionError(EmoflameError, ValueError):
+    """An emotion that emoflame cannot read (the message lists the choices)."""
+
+
+class IntensityError(EmoflameError, ValueError):
+    """A malformed intensity control (constant out of [0, 1], unreadable curve file)."""
+
+
+class ModelFileError(EmoflameError, ValueError):
+    """A missing, malformed or unsafe model file (FLAME .pkl, checkpoint, avatar asset)."""
+
+
+class RigError(EmoflameError, ValueError):
+    """A target object that emoflame cannot drive (not a face mesh, no known controls)."""
+
+
+class OutputError(EmoflameError, OSError):
+    """An output that exists (and --force was not given) or a folder that cannot be written."""
