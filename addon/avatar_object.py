@@ -1,0 +1,138 @@
+"""Build the default FLAME avatar as a Blender mesh object with its shape keys and materials.
+
+The mesh holds the 5023 FLAME vertices first (so FLAME vertex indices stay valid on the object)
+and the mouth interior (teeth, gums, tongue) after them. Vertex data stays in FLAME's frame
+(metres, y up, +z forward); the object is rotated +90° about X so the head stands up in
+Blender's z-up world, facing -Y (the front view), as the MPI FLAME add-on does.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+
+import bpy
+import numpy as np
+
+#: Custom property set on objects made here, so the add-on can recognise its own avatar.
+AVATAR_PROPERTY = "emoflame_avatar"
+COLOR_ATTRIBUTE = "emoflame_color"
+
+# Principled BSDF settings per region: wet eyes and tongue are glossy, skin is soft.
+_MATERIALS = {
+    "skin": {"Roughness": 0.55, "Subsurface Weight": 0.15},
+    "eyes": {"Roughness": 0.08, "Coat Weight": 0.6},
+    "teeth": {"Roughness": 0.3},
+    "tongue": {"Roughness": 0.25, "Subsurface Weight": 0.1},
+}
+
+
+def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> bpy.types.Object:
+    """Create a mesh object for ``avatar`` (core.flame.avatar.Avatar) and link it to a collection.
+
+    Args:
+        avatar: an Avatar: ``vertices`` (5023, 3) metres, ``faces`` (F, 3), ``blendshape_names``
+            (S,), ``blendshape_deltas`` (S, 5023, 3) metres, ``masks`` (with 'eyeball_L',
+            'eyeball_R'), ``vertex_colors`` (5023, 3) in [0, 1], and ``interior`` (teeth, gums,
+            tongue: ``vertices`` (N, 3), ``faces`` (G, 3), ``blendshape_deltas`` (S, N, 3),
+            ``vertex_colors`` (N, 3)).
+        name: the object's and mesh's name (Blender adds .001 if it is taken).
+        collection: where to link it; the scene's master collection of the context by default.
+
+    Returns:
+        The object: 5023 + N vertices, a ``Basis`` shape key and one shape key per blendshape
+        (weight 1 = the avatar's delta), materials ``skin``, ``eyes``, ``teeth``, ``tongue``
+        coloured from a per-vertex colour attribute, smooth shading.
+    """
+    interior = avatar.interior
+    vertices = np.concatenate([avatar.vertices, interior.vertices]).astype(np.float32)  # (V, 3)
+    faces = np.concatenate([avatar.faces, interior.faces + avatar.num_vertices]).astype(np.int32)  # (F, 3)
+    colors = np.concatenate([avatar.vertex_colors, interior.vertex_colors]).astype(np.float32)  # (V, 3)
+
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", vertices.ravel())
+    mesh.loops.add(faces.size)
+    mesh.loops.foreach_set("vertex_index", faces.ravel())
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.update(calc_edges=True)
+    if mesh.validate():
+        raise ValueError(f"avatar mesh {name!r} had invalid geometry (Blender had to repair it)")
+
+    attribute = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+    rgba = np.concatenate([colors, np.ones((len(colors), 1), np.float32)], axis=1)
+    attribute.data.foreach_set("color", rgba.ravel())
+    mesh.color_attributes.active_color = attribute
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+
+    _assign_materials(mesh, avatar, faces, colors)
+    mesh.shade_smooth()
+
+    obj = bpy.data.objects.new(name, mesh)
+    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    obj[AVATAR_PROPERTY] = "default"
+    (collection or bpy.context.scene.collection).objects.link(obj)
+    _add_shape_keys(obj, avatar, vertices)
+    return obj
+
+
+def _add_shape_keys(obj, avatar, vertices: np.ndarray) -> None:
+    """One shape key per blendshape, the face and interior deltas side by side, set in bulk."""
+    deltas = np.concatenate([avatar.blendshape_deltas, avatar.interior.blendshape_deltas], axis=1)  # (S, V, 3)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for name, delta in zip(avatar.blendshape_names, deltas):
+        key_block = obj.shape_key_add(name=name, from_mix=False)
+        key_block.data.foreach_set("co", (vertices + delta).ravel())
+    obj.data.shape_keys.name = f"{obj.name}_keys"
+
+
+def face_regions(avatar, faces: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """Material region per face: 0 skin, 1 eyes, 2 teeth, 3 tongue (and gums).
+
+    Args:
+        faces: (F, 3) triangles over the joined vertices (FLAME's, then the interior's).
+        colors: (V, 3) vertex colours in [0, 1].
+
+    Returns:
+        (F,) int32 indices into ``("skin", "eyes", "teeth", "tongue")``. Interior faces split by
+        colour: pale, unsaturated ones are teeth; the pink ones are tongue and gums.
+    """
+    n = avatar.num_vertices
+    eyeball = np.zeros(len(colors), bool)
+    eyeball[:n] = avatar.masks["eyeball_L"] | avatar.masks["eyeball_R"]
+    region = np.zeros(len(faces), np.int32)
+    region[eyeball[faces].all(axis=1)] = 1
+    inside = (faces >= n).all(axis=1)
+    face_rgb = colors[faces].mean(axis=1)  # (F, 3)
+    hsv = np.array([colorsys.rgb_to_hsv(*c) for c in face_rgb[inside]]).reshape(-1, 3)
+    region[inside] = np.where((hsv[:, 1] < 0.3) & (hsv[:, 2] > 0.5), 2, 3)
+    return region
+
+
+def _assign_materials(mesh, avatar, faces: np.ndarray, colors: np.ndarray) -> None:
+    region = face_regions(avatar, faces, colors)
+    face_rgb = colors[faces].mean(axis=1)
+    for index, (label, settings) in enumerate(_MATERIALS.items()):
+        chosen = region == index
+        mean_rgb = face_rgb[chosen].mean(axis=0) if chosen.any() else np.full(3, 0.8)
+        mesh.materials.append(_vertex_color_material(f"emoflame_{label}", mean_rgb, settings))
+    mesh.polygons.foreach_set("material_index", region)
+
+
+def _vertex_color_material(name: str, mean_rgb: np.ndarray, settings: dict) -> bpy.types.Material:
+    """A Principled material whose base colour is the vertex colour attribute.
+
+    ``diffuse_color`` (the viewport / Workbench material colour) is the region's mean colour.
+    """
+    material = bpy.data.materials.new(name)
+    material.diffuse_color = (*map(float, mean_rgb), 1.0)
+    material.use_nodes = True
+    nodes = material.node_tree.nodes
+    bsdf = nodes["Principled BSDF"]
+    color = nodes.new("ShaderNodeVertexColor")
+    color.layer_name = COLOR_ATTRIBUTE
+    material.node_tree.links.new(color.outputs["Color"], bsdf.inputs["Base Color"])
+    for socket, value in settings.items():
+        bsdf.inputs[socket].default_value = value
+    return material
