@@ -1,1 +1,27 @@
+"""FLAME layer: safe model-file loading, LBS, the FLAME module, the default avatar, rig maps.
 
+Names are imported on first use, so ``core.flame.avatar`` (numpy only) does not pay for torch.
+"""
+
+from importlib import import_module
+
+_PUBLIC = {
+    "FLAME": ".model",
+    "FlameOutput": ".model",
+    "load_flame_model": ".model",
+    "load_pickle": ".loading",
+    "RestrictedUnpickler": ".loading",
+    "RigMap": ".rigmap",
+    "rigmap_for_avatar": ".rigmap",
+    "rigmap_for_shape_keys": ".rigmap",
+    "rigmap_by_least_squares": ".rigmap",
+    "rigmap_for_flame": ".rigmap",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

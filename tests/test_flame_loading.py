@@ -1,0 +1,104 @@
+"""Safe loading of FLAME model files: chumpy and numpy pickles, refusal of pickles that run code."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse
+import torch
+
+from emoflame.core.errors import ModelFileError
+from emoflame.core.flame.loading import load_flame_arrays, load_landmark_embedding, load_pickle
+from emoflame.core.flame.model import load_flame_model
+from flame_fixtures import synthetic_flame_arrays, write_chumpy_pickle, write_numpy_pickle
+
+
+@pytest.fixture(scope="module")
+def arrays(shared_data):
+    return synthetic_flame_arrays(shared_data)
+
+
+@pytest.fixture(scope="module")
+def embedding(shared_data):
+    return shared_data / "flame" / "flame_static_embedding_68.pkl"
+
+
+def test_chumpy_and_numpy_pickles_give_the_same_model(arrays, embedding, tmp_path):
+    chumpy_model = load_flame_model(write_chumpy_pickle(arrays, tmp_path / "generic_model.pkl"), embedding)
+    numpy_model = load_flame_model(write_numpy_pickle(arrays, tmp_path / "flame2023.pkl"), embedding)
+    torch.manual_seed(0)
+    params = dict(betas=torch.randn(2, 300), expression=torch.randn(2, 100),
+                  jaw_pose=0.2 * torch.rand(2, 3), neck_pose=0.1 * torch.randn(2, 3))
+    a, b = chumpy_model(**params), numpy_model(**params)
+    assert torch.equal(a.vertices, b.vertices) and torch.equal(a.landmarks, b.landmarks)
+    assert chumpy_model.file_sha256 != numpy_model.file_sha256
+    # The sparse J_regressor came back dense and exact.
+    np.testing.assert_allclose(chumpy_model.J_regressor.numpy(), arrays["J_regressor"], atol=1e-7)
+    assert chumpy_model.parents.tolist() == [-1, 0, 1, 1, 1]
+
+
+def test_protocol0_chumpy_and_sparse_become_numpy(tmp_path):
+    """Python 2-era pickles (protocol 0, copy_reg._reconstructor) read without chumpy objects."""
+    import chumpy
+
+    dense = np.arange(12.0).reshape(3, 4)
+    data = {"ch": chumpy.array(dense), "csc": scipy.sparse.csc_matrix(dense),
+            "coo": scipy.sparse.coo_matrix(dense), "csr": scipy.sparse.csr_matrix(dense)}
+    path = tmp_path / "old.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=0))
+    loaded = load_pickle(path)
+    for key in data:
+        assert type(loaded[key]) is np.ndarray, key
+        np.testing.assert_array_equal(loaded[key], dense)
+
+
+class _RunsCode:
+    """Pickles as a call to ``function(argument)``: what a malicious model file does."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def __reduce__(self):
+        return self.function, (self.argument,)
+
+
+@pytest.mark.parametrize("function", [os.system, eval, exec], ids=["os.system", "eval", "exec"])
+def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(arrays, tmp_path, function):
+    marker = tmp_path / "pwned"
+    command = f"touch {marker}" if function is os.system else f"open({str(marker)!r}, 'w').close()"
+    payload = {"v_template": _RunsCode(function, command), "f": arrays["f"]}
+    path = tmp_path / "generic_model.pkl"
+    path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(ModelFileError) as error:
+        load_flame_arrays(path)
+    message = str(error.value)
+    assert str(path) in message and f"{function.__name__}'" in message and "refused" in message
+    assert "\n" not in message
+    assert not marker.exists()
+
+
+def test_missing_file_says_where_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="flame.is.tue.mpg.de"):
+        load_flame_model(tmp_path / "generic_model.pkl")
+
+
+def test_missing_keys_are_named(arrays, tmp_path):
+    partial = {k: v for k, v in arrays.items() if k not in ("posedirs", "weights")}
+    path = write_numpy_pickle(partial, tmp_path / "partial.pkl")
+    with pytest.raises(ModelFileError, match="missing posedirs, weights"):
+        load_flame_arrays(path)
+
+
+def test_garbage_is_a_model_file_error(tmp_path):
+    path = tmp_path / "generic_model.pkl"
+    path.write_bytes(b"PK\x03\x04 this is a zip, not a pickle")
+    with pytest.raises(ModelFileError, match="not a readable pickle"):
+        load_flame_arrays(path)
+
+
+def test_real_landmark_embedding_loads_through_the_restricted_unpickler(embedding):
+    faces, bary = load_landmark_embedding(embedding)
+    assert faces.shape == (68,) and bary.shape == (68, 3)
+    assert faces.max() < 9976
+    np.testing.assert_allclose(bary.sum(1), 1.0, atol=1e-6)
