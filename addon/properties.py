@@ -1,0 +1,72 @@
+"""Scene settings behind the emoflame panel (``scene.emoflame``) and the running job's progress
+(``window_manager.emoflame_progress``).
+
+``scene.emoflame.intensity`` is animatable: with Intensity set to Keyed, the animator keys it by
+hand and Generate samples it frame by frame (Xu et al. predict the same per-frame intensity from
+the audio; this lets a person direct it instead).
+"""
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+# The 8 MEAD emotions the emotion adaptation network M is trained on (Xu et al., Sec. 4).
+EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "contempt")
+
+
+class EmoflameSettings(bpy.types.PropertyGroup):
+    """What the next Generate uses. Every field is also an option of ``emoflame.generate``."""
+
+    audio_source: EnumProperty(
+        name="Audio",
+        items=(
+            ("FILE", "File", "An audio file (wav, flac, ogg, mp3); added to the sequencer as a sound strip"),
+            ("STRIP", "Sound Strip", "A sound strip already in this scene; keys start where the strip starts"),
+        ),
+        default="FILE",
+    )
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH")
+    sound_strip: StringProperty(name="Sound Strip", description="Name of a sound strip in the sequencer")
+    emotion: EnumProperty(
+        name="Emotion",
+        items=[(e, e.capitalize(), f"Speak {e}") for e in EMOTIONS]
+        + [("FREE_TEXT", "Free Text…", "Describe the emotion in words (needs a text encoder: CLIP or the packaged one)")],
+        default="neutral",
+    )
+    emotion_text: StringProperty(name="Describe", description="For example: quietly furious")
+    intensity_mode: EnumProperty(
+        name="Intensity",
+        items=(
+            ("audio", "From Audio", "Predicted frame by frame from the speaking tone"),
+            ("CONSTANT", "Constant", "The Intensity value below on every frame"),
+            ("KEYED", "Keyed", "The Intensity property as you keyframed it, sampled on every frame"),
+        ),
+        default="audio",
+    )
+    intensity: FloatProperty(
+        name="Intensity", description="How strongly the emotion shows, 0 (none) to 1 (full); key it for Keyed mode",
+        min=0.0, max=1.0, default=0.6, subtype="FACTOR",
+    )
+    engine: EnumProperty(
+        name="Engine",
+        items=(("DEFAULT", "Default", "The engine chosen in the preferences"),
+               ("phonetic", "Phonetic", "Visemes from phones; needs no download"),
+               ("learned", "Learned", "The trained audio-to-expression transformer")),
+        default="DEFAULT",
+    )
+    seed: IntProperty(name="Seed", description="Changes blinks, eye movement and the emotion sample", min=0, default=0)
+
+
+classes = (EmoflameSettings,)
+
+
+def register_properties():
+    bpy.types.Scene.emoflame = PointerProperty(type=EmoflameSettings)
+    bpy.types.WindowManager.emoflame_progress = FloatProperty(
+        name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
+    bpy.types.WindowManager.emoflame_status = StringProperty(name="Status", options={"SKIP_SAVE"})
+
+
+def unregister_properties():
+    del bpy.types.WindowManager.emoflame_status
+    del bpy.types.WindowManager.emoflame_progress
+    del bpy.types.Scene.emoflame

@@ -1,0 +1,363 @@
+"""What Generate animates: recognise the target rig and write a take onto it.
+
+Three kinds of target:
+
+* the default avatar (a mesh made by ``avatar_object.add_avatar_object``), driven through
+  ``rigmap_for_avatar``;
+* an object made by the MPI FLAME Blender add-on: shape keys ``Exp1..Exp100`` and
+  ``Pose1..Pose36`` and an armature with ``neck`` and ``jaw`` bones. The semantic channels are
+  fitted by least squares onto the rig's own Exp deltas plus the jaw bone's rotation (linearised
+  about the rest pose, from the ``jaw`` vertex group); the jaw angle goes to the bone, and the
+  jaw's pose correctives ``Pose10..Pose18`` are keyed to ``(R - I)`` of that rotation, as FLAME's
+  ``posedirs`` expect (Li et al., "Learning a model of facial shape and expression from 4D
+  scans", Sec. 3: pose blendshapes driven by the elements of ``R(θ) - R(θ*)``);
+* any mesh whose shape keys carry ARKit names (Faceit, ICT FaceKit, Ready Player Me), by name,
+  with the matched channels reported.
+
+Name-level recognition (:func:`describe_target`) is cheap, so the panel can call it while
+drawing; :func:`prepare_target` does the numeric work when Generate starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+
+from ..core.channels import ARKIT_CHANNELS
+from ..core.errors import RigError
+
+AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
+JAW_BONE, NECK_BONE = "jaw", "neck"
+# FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each), so
+# the jaw's correctives are the second block of nine.
+JAW_CORRECTIVES = tuple(f"Pose{i}" for i in range(10, 19))
+_JAW_TARGET = "jaw_pose_0"  # FLAME's jaw rotation about its x axis, radians (opening is positive)
+
+
+@dataclass
+class TargetInfo:
+    """A recognised target, by names only.
+
+    Attributes:
+        kind: AVATAR, MPI_FLAME or ARKIT.
+        mesh: the mesh object whose shape keys are driven.
+        armature: the armature whose ``jaw`` bone is driven (MPI FLAME rigs), else None.
+        matched: semantic channels (ARKit names) the rig has a control for, by name; for an MPI
+            rig every channel (fitted through the Exp keys and the jaw).
+        unmatched: channels the rig cannot show.
+        notes: things the user should know (a missing jaw bone, ...).
+    """
+
+    kind: str
+    mesh: bpy.types.Object
+    armature: bpy.types.Object | None = None
+    matched: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for the panel and the operator report."""
+        text = f"{self.mesh.name}: {self.kind}, {len(self.matched)} of {len(ARKIT_CHANNELS)} channels"
+        if self.unmatched:
+            shown = ", ".join(self.unmatched[:6]) + (", …" if len(self.unmatched) > 6 else "")
+            text += f" (no {shown})"
+        return text
+
+
+@dataclass
+class Target:
+    """A target ready to receive takes: the recognised rig and its rig map.
+
+    Attributes:
+        info: the :class:`TargetInfo`.
+        rigmap: core.flame.rigmap.RigMap from the semantic channels (K,) to the rig's controls (M,).
+        jaw: for MPI FLAME rigs, what turns the fitted jaw angle into a bone rotation, else None.
+    """
+
+    info: TargetInfo
+    rigmap: object
+    jaw: "_JawBone | None" = None
+
+
+def describe_target(obj) -> TargetInfo:
+    """Recognise ``obj`` (the active object) as a target, from names only.
+
+    An armature selects the FLAME mesh it deforms. Raises RigError with the fix when ``obj`` is
+    None, not a mesh, has no shape keys, or has neither ARKit-named nor ``Exp<N>`` shape keys.
+    """
+    if obj is None:
+        raise RigError("no active object: select the face mesh, or click 'Add Default FLAME Avatar'")
+    if obj.type == "ARMATURE":
+        meshes = [c for c in obj.children if c.type == "MESH" and _key_names(c) & {"Exp1"}]
+        if not meshes:
+            raise RigError(f"armature {obj.name!r} deforms no mesh with Exp1..Exp100 shape keys: select the face mesh")
+        obj = meshes[0]
+    if obj.type != "MESH":
+        raise RigError(f"{obj.name!r} is a {obj.type.lower()}, not a mesh: select the face mesh to animate")
+    names = _key_names(obj)
+    if not names:
+        raise RigError(f"mesh {obj.name!r} has no shape keys: use a rig with ARKit-named or FLAME Exp shape keys, "
+                       "or click 'Add Default FLAME Avatar'")
+    if "Exp1" in names:
+        armature = obj.find_armature() or (obj.parent if obj.parent and obj.parent.type == "ARMATURE" else None)
+        notes = ()
+        if armature is None or JAW_BONE not in armature.data.bones:
+            armature, notes = None, ("no armature with a 'jaw' bone: the jaw opens through the Exp keys only",)
+        elif JAW_BONE not in obj.vertex_groups:
+            armature, notes = None, ("no 'jaw' vertex group: the jaw opens through the Exp keys only",)
+        return TargetInfo(MPI_FLAME, obj, armature, ARKIT_CHANNELS, (), notes)
+    from ..core.flame.rigmap import rigmap_for_shape_keys
+
+    by_name = rigmap_for_shape_keys(sorted(names))
+    matched = tuple(c for c in by_name.channels if c not in by_name.unmatched)
+    if obj.get("emoflame_avatar"):
+        return TargetInfo(AVATAR, obj, None, matched, by_name.unmatched)
+    if not matched:
+        sample = ", ".join(sorted(names)[:4])
+        raise RigError(f"none of the {len(names)} shape keys of {obj.name!r} ({sample}, …) has an ARKit name "
+                       "(jawOpen, mouthSmile_L, …) or a FLAME name (Exp1..Exp100): rename them, or pick another mesh")
+    return TargetInfo(ARKIT, obj, None, matched, by_name.unmatched)
+
+
+def _key_names(obj) -> set[str]:
+    keys = obj.data.shape_keys if obj.type == "MESH" else None
+    return {block.name for block in keys.key_blocks[1:]} if keys else set()
+
+
+def prepare_target(info: TargetInfo, avatar=None) -> Target:
+    """Build the rig map for a recognised target (numpy; the default avatar loads on first use).
+
+    Args:
+        info: from :func:`describe_target`.
+        avatar: the core.flame.avatar.Avatar whose channel deltas define the semantic channels;
+            ``default_avatar()`` by default.
+
+    Raises:
+        RigError: an MPI FLAME mesh whose vertex count is not FLAME's.
+        ModelFileError: the default avatar asset is missing.
+    """
+    from ..core.flame import rigmap as rigmaps
+
+    names = [block.name for block in info.mesh.data.shape_keys.key_blocks[1:]]
+    if info.kind == ARKIT:
+        return Target(info, rigmaps.rigmap_for_shape_keys(names))
+    if avatar is None:
+        from ..core.flame.avatar import default_avatar
+
+        avatar = default_avatar()
+    if info.kind == AVATAR:
+        return Target(info, rigmaps.rigmap_for_avatar(avatar))
+    return _prepare_mpi(info, avatar, names, rigmaps)
+
+
+def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
+    import numpy as np
+
+    mesh = info.mesh.data
+    n = avatar.num_vertices
+    if len(mesh.vertices) != n:
+        raise RigError(f"{info.mesh.name!r} has Exp shape keys but {len(mesh.vertices)} vertices, not FLAME's {n}: "
+                       "use a mesh made by the FLAME Blender add-on")
+    blocks = mesh.shape_keys.key_blocks
+    basis = _coords(blocks[0], n)  # (5023, 3) mesh-local rest
+    exp_names = sorted((k for k in names if k.startswith("Exp") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    scale, rotation, shift = _similarity(basis, avatar.vertices)  # mesh-local -> FLAME frame
+    to_flame = scale * rotation
+    deltas = np.stack([(_coords(blocks[k], n) - basis) @ to_flame.T for k in exp_names])  # (M, 5023, 3) metres
+    targets = list(exp_names)
+    jaw = None
+    if info.armature is not None:
+        jaw = _JawBone.from_rig(info.mesh, info.armature, basis @ to_flame.T + shift, scale, rotation, shift)
+        deltas = np.concatenate([deltas, jaw.basis[None]])
+        targets.append(_JAW_TARGET)
+    rigmap = rigmaps.rigmap_by_least_squares(avatar, deltas, tuple(targets))
+    return Target(info, rigmap, jaw)
+
+
+def _coords(block, n: int):
+    import numpy as np
+
+    co = np.empty(n * 3, np.float32)
+    block.data.foreach_get("co", co)
+    return co.reshape(n, 3).astype(np.float64)  # (n, 3)
+
+
+def _similarity(source, target):
+    """Scale s, rotation R (3, 3) and shift t with s R source + t ≈ target (Umeyama 1991)."""
+    import numpy as np
+
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    a, b = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(b.T @ a)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ d @ vt
+    scale = float(np.trace(np.diag(sigma) @ d) / (a ** 2).sum())
+    return scale, rotation, mu_t - scale * rotation @ mu_s
+
+
+@dataclass
+class _JawBone:
+    """The MPI rig's jaw: its linearised effect on the vertices and its bone's rest frame.
+
+    ``basis`` (5023, 3) is the vertex displacement per radian of jaw opening about FLAME's x axis,
+    in the FLAME frame (metres/radian): w_jaw(v) · (x̂ × (v − p_jaw)), the first-order term of
+    linear blend skinning about the jaw joint p_jaw.
+    """
+
+    armature: bpy.types.Object
+    basis: object
+    rest_in_flame: object  # (3, 3): the bone's rest axes in the FLAME frame
+
+    @classmethod
+    def from_rig(cls, mesh_obj, armature, rest_flame, scale, rotation, shift):
+        import numpy as np
+
+        group = mesh_obj.vertex_groups[JAW_BONE].index
+        weights = np.zeros(len(rest_flame))
+        for vertex in mesh_obj.data.vertices:
+            for g in vertex.groups:
+                if g.group == group:
+                    weights[vertex.index] = g.weight
+        bone = armature.data.bones[JAW_BONE]
+        bone_in_mesh = np.array(mesh_obj.matrix_world.inverted() @ armature.matrix_world @ bone.matrix_local)
+        pivot = scale * rotation @ bone_in_mesh[:3, 3] + shift
+        basis = weights[:, None] * np.cross([1.0, 0.0, 0.0], rest_flame - pivot)
+        axes = bone_in_mesh[:3, :3] / np.linalg.norm(bone_in_mesh[:3, :3], axis=0)
+        return cls(armature, basis, rotation @ axes)
+
+    def local_rotations(self, rotations_flame):
+        """(T, 3, 3) rotations in the FLAME frame → the pose bone's local rotations (T, 3, 3)."""
+        import numpy as np
+
+        b = self.rest_in_flame
+        return np.einsum("ji,tjk,kl->til", b, rotations_flame, b)
+
+
+def axis_angle_to_matrix(axis_angle):
+    """Rodrigues' formula, numpy: (T, 3) axis-angle radians → (T, 3, 3) rotation matrices."""
+    import numpy as np
+
+    angle = np.linalg.norm(axis_angle, axis=1, keepdims=True)  # (T, 1)
+    axis = axis_angle / np.maximum(angle, 1e-12)
+    x, y, z = axis.T
+    zero = np.zeros_like(x)
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=1).reshape(-1, 3, 3)  # (T, 3, 3) cross matrix
+    s, c = np.sin(angle)[:, :, None], np.cos(angle)[:, :, None]
+    return np.eye(3) + s * k + (1 - c) * (k @ k)
+
+
+def write_take(target: Target, clip, *, name: str | None = None, frame_start: int = 1) -> list:
+    """Write ``clip`` onto the target as new Actions (existing Actions are never modified).
+
+    Shape keys go through ``action_writer.write_action``; on an MPI FLAME rig the fitted Exp
+    values and the jaw correctives ``Pose10..Pose18`` go there too, and the jaw bone's rotation
+    goes to a new Action on the armature, on the same frames.
+
+    Args:
+        target: from :func:`prepare_target`.
+        clip: an AnimationClip over the semantic channels.
+        name: the take's Action name (``action_writer.take_name`` by default).
+        frame_start: the scene frame at which the clip's audio starts.
+
+    Returns:
+        The new Actions: the shape-key take, then the jaw take if there is one.
+    """
+    from .action_writer import take_name, write_action
+
+    name = name or take_name(clip.audio_path, clip.emotion)
+    key = target.info.mesh.data.shape_keys
+    if target.info.kind != MPI_FLAME:
+        return [write_action(key, clip, target.rigmap, name=name, frame_start=frame_start)]
+    return _write_mpi_take(target, clip, key, name, frame_start, write_action)
+
+
+def _write_mpi_take(target, clip, key, name, frame_start, write_action):
+    import numpy as np
+
+    from ..core.clip import AnimationClip
+    from .action_writer import target_values
+
+    values = target_values(clip, target.rigmap)  # (T, M): Exp values (and the jaw angle, radians)
+    exp_names = [t for t in target.rigmap.targets if t != _JAW_TARGET]
+    columns = [target.rigmap.targets.index(t) for t in exp_names]
+    controls, control_names = [values[:, columns]], list(exp_names)
+    rotations = None
+    if target.jaw is not None:
+        jaw_pose = np.zeros((clip.num_frames, 3))
+        jaw_pose[:, 0] = values[:, target.rigmap.targets.index(_JAW_TARGET)]
+        if clip.jaw_pose is not None:
+            jaw_pose += clip.jaw_pose
+        rotations = axis_angle_to_matrix(jaw_pose)  # (T, 3, 3) FLAME frame
+        present = [i for i, p in enumerate(JAW_CORRECTIVES) if p in key.key_blocks]
+        controls.append((rotations - np.eye(3)).reshape(-1, 9)[:, present])
+        control_names += [JAW_CORRECTIVES[i] for i in present]
+    weights = np.concatenate(controls, axis=1).astype(np.float32)  # (T, M')
+    # The rig's controls are themselves the channels here: an identity map writes them as they are.
+    controls_clip = AnimationClip(
+        fps=clip.fps, intensity=clip.intensity, emotion_latent=clip.emotion_latent, weights=weights,
+        channels=tuple(control_names), emotion=clip.emotion, audio_path=clip.audio_path,
+        audio_offset=clip.audio_offset, meta=clip.meta)
+    identity = type(target.rigmap)(
+        channels=tuple(control_names), targets=tuple(control_names), matrix=np.eye(len(control_names), dtype=np.float32),
+        residual={c: 0.0 for c in control_names}, unmatched=())
+    actions = [write_action(key, controls_clip, identity, name=name, frame_start=frame_start)]
+    if rotations is not None:
+        frames = frame_start + round(clip.audio_offset * clip.fps) + np.arange(clip.num_frames)
+        local = target.jaw.local_rotations(rotations)
+        actions.append(_write_bone_take(target.jaw.armature, JAW_BONE, frames, local, f"{name}_jaw", clip))
+    return actions
+
+
+def _write_bone_take(armature, bone_name, frames, local_rotations, name, clip):
+    """A new Action on ``armature`` keying ``bone_name``'s rotation in its own rotation mode, in
+    bulk (``keyframe_points.add`` + ``foreach_set``)."""
+    import numpy as np
+    from mathutils import Matrix
+
+    from .action_writer import STASH_TRACK, TAKE_PROPERTY
+
+    pose_bone = armature.pose.bones[bone_name]
+    mode = pose_bone.rotation_mode
+    rows, previous = [], None
+    for matrix in local_rotations:
+        rotation = Matrix(matrix.tolist())
+        if mode == "QUATERNION":
+            rows.append(tuple(rotation.to_quaternion()))
+        elif mode == "AXIS_ANGLE":
+            axis, angle = rotation.to_quaternion().to_axis_angle()
+            rows.append((angle, *axis))
+        else:
+            previous = rotation.to_euler(mode, previous) if previous is not None else rotation.to_euler(mode)
+            rows.append(tuple(previous))
+    values = np.asarray(rows, np.float32)  # (T, 3 or 4)
+    path = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
+
+    action = bpy.data.actions.new(name)
+    slot = action.slots.new(id_type="OBJECT", name=armature.name)
+    channelbag = action.layers.new("emoflame").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+    co = np.empty((len(frames), 2), np.float32)
+    co[:, 0] = frames
+    for index in range(values.shape[1]):
+        co[:, 1] = values[:, index]
+        fcurve = channelbag.fcurves.new(f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].{path}',
+                                        index=index, group_name=bone_name)
+        fcurve.keyframe_points.add(len(frames))
+        fcurve.keyframe_points.foreach_set("co", co.ravel())
+        fcurve.update()
+    action[TAKE_PROPERTY] = True
+    action["emoflame_emotion"] = clip.emotion
+    action["emoflame_audio"] = clip.audio_path
+    action["emoflame_fps"] = clip.fps
+
+    animation_data = armature.animation_data or armature.animation_data_create()
+    if animation_data.action is not None:
+        track = animation_data.nla_tracks.new()
+        track.name, track.mute = STASH_TRACK, True
+        strip = track.strips.new(animation_data.action.name, int(animation_data.action.frame_range[0]),
+                                 animation_data.action)
+        if animation_data.action_slot is not None:
+            strip.action_slot = animation_data.action_slot
+    animation_data.action = action
+    animation_data.action_slot = slot
+    return action

@@ -1,0 +1,298 @@
+"""Run the core away from Blender's UI thread: in a thread of Blender's own Python when torch
+imports there, otherwise in a worker process of the interpreter set in the preferences.
+
+The two sides exchange a request (.json) and an AnimationClip (.npz, ``AnimationClip.save``), so
+the worker can be any Python 3.11 environment with emoflame's dependencies, CUDA or not. This
+module never imports bpy: run as a script it *is* the worker::
+
+    python addon/worker.py REQUEST.json CLIP.npz
+
+Exit status 0 with the clip written; 2 with one ``EMOFLAME_ERROR {...}`` line on stderr for an
+error the user can fix (core/errors.py); anything else is a crash whose stderr tail is reported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ERROR_TAG = "EMOFLAME_ERROR "
+# A tqdm bar: "Phones:  40%|████      | 2/5 [00:01<00:01, ...]".
+_TQDM = re.compile(r"(?:(?P<desc>[^|\r\n]*?):\s*)?(?P<pct>\d{1,3})%\|")
+
+
+@dataclass
+class Request:
+    """Arguments of ``core.pipeline.animate`` that travel to the worker.
+
+    Attributes:
+        audio: path of the recording.
+        emotion: the words asked for ("happy", "quietly furious").
+        intensity: "audio", a constant in [0, 1], or one value per frame (list of T floats).
+        fps: frames per second of the clip (the scene's).
+        seed: random seed for blinks, gaze and the emotion sample.
+        engine: "phonetic" or "learned".
+        transcript: the words spoken, or None to recognise them.
+        env: environment variables for the core (device, weight folders), applied before import.
+    """
+
+    audio: str
+    emotion: str = "neutral"
+    intensity: str | float | list = "audio"
+    fps: float = 25.0
+    seed: int = 0
+    engine: str = "phonetic"
+    transcript: str | None = None
+    env: dict = field(default_factory=dict)
+
+    def animate_kwargs(self) -> dict:
+        intensity = self.intensity
+        if isinstance(intensity, list):
+            import numpy as np
+
+            intensity = np.asarray(intensity, dtype=np.float32)
+        return dict(audio=self.audio, emotion=self.emotion, intensity=intensity, transcript=self.transcript,
+                    fps=self.fps, seed=self.seed, engine=self.engine)
+
+
+@dataclass
+class JobState:
+    """What a running job says when polled: ``done``; ``fraction`` in [0, 1] or None when the
+    core gives no measure; ``message`` for the status bar."""
+
+    done: bool
+    fraction: float | None
+    message: str
+
+
+class JobError(Exception):
+    """The core failed. ``user_error`` is True for an EmoflameError (the message says the fix)."""
+
+    def __init__(self, message: str, user_error: bool):
+        super().__init__(message)
+        self.user_error = user_error
+
+
+class JobCancelled(BaseException):
+    """Raised inside the in-process thread at its next Python call after Esc.
+
+    A BaseException so that the core's ``except Exception`` handlers cannot swallow it.
+    """
+
+
+def torch_in_blender() -> bool:
+    """Whether torch can be imported by this interpreter (checked without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+class ThreadJob:
+    """``animate`` in a thread of this process (Blender's Python).
+
+    Esc sets a flag that a per-thread trace hook turns into :class:`JobCancelled` at the thread's
+    next Python function call, so a cancelled job stops within one numeric kernel.
+    """
+
+    where = "in Blender"
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.started = time.monotonic()
+        self._cancel = threading.Event()
+        self._clip = None
+        self._error: BaseException | None = None
+        os.environ.update(request.env)
+        self._thread = threading.Thread(target=self._run, name="emoflame-generate", daemon=True)
+        self._thread.start()
+
+    def _trace(self, frame, event, arg):
+        if self._cancel.is_set():
+            raise JobCancelled()
+        return None
+
+    def _run(self):
+        from ..core.pipeline import animate
+
+        sys.settrace(self._trace)
+        try:
+            self._clip = animate(**self.request.animate_kwargs(), progress=False)
+        except BaseException as exc:  # noqa: BLE001 - handed to the UI thread in result()
+            self._error = exc
+        finally:
+            sys.settrace(None)
+
+    def poll(self) -> JobState:
+        elapsed = time.monotonic() - self.started
+        return JobState(not self._thread.is_alive(), None, f"generating {self.where}, {elapsed:.0f} s")
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._thread.join(5.0)
+
+    def result(self):
+        """The AnimationClip. Raises JobError (or JobCancelled after :meth:`cancel`)."""
+        from ..core.errors import EmoflameError
+
+        self._thread.join()
+        if isinstance(self._error, JobCancelled):
+            raise self._error
+        if isinstance(self._error, EmoflameError):
+            raise JobError(str(self._error), True) from self._error
+        if self._error is not None:
+            raise JobError(f"{type(self._error).__name__}: {self._error}", False) from self._error
+        return self._clip
+
+
+class WorkerJob:
+    """``animate`` in a child process of ``python``; progress read from its tqdm bars."""
+
+    where = "in the worker process"
+
+    def __init__(self, request: Request, python: str):
+        self.request = request
+        self.started = time.monotonic()
+        self._dir = tempfile.TemporaryDirectory(prefix="emoflame-job-")
+        folder = Path(self._dir.name)
+        self._clip_path = folder / "clip.npz"
+        (folder / "request.json").write_text(json.dumps(asdict(request)))
+        env = dict(os.environ, **request.env, PYTHONUNBUFFERED="1")
+        # Blender's own Python settings must not leak into the user's environment.
+        for name in ("PYTHONHOME", "PYTHONPATH"):
+            env.pop(name, None)
+        self._proc = subprocess.Popen(
+            [python, str(Path(__file__).resolve()), str(folder / "request.json"), str(self._clip_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )
+        self._fraction: float | None = None
+        self._step = ""
+        self._tail: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        buffer = ""
+        for chunk in iter(lambda: self._proc.stderr.read1(4096), b""):
+            buffer += chunk.decode("utf-8", "replace")
+            *pieces, buffer = re.split(r"[\r\n]", buffer)
+            for piece in filter(None, (p.strip() for p in pieces)):
+                match = _TQDM.search(piece)
+                if match:
+                    self._fraction = min(int(match["pct"]), 100) / 100.0
+                    self._step = (match["desc"] or "").strip()
+                else:
+                    self._tail = (self._tail + [piece])[-20:]
+        if buffer.strip():
+            self._tail = (self._tail + [buffer.strip()])[-20:]
+
+    def poll(self) -> JobState:
+        elapsed = time.monotonic() - self.started
+        step = f"{self._step}, " if self._step else ""
+        return JobState(self._proc.poll() is not None, self._fraction,
+                        f"generating {self.where}: {step}{elapsed:.0f} s")
+
+    def wait(self, timeout: float | None = None) -> None:
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(3.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._reader.join(2.0)
+        self._dir.cleanup()
+
+    def result(self):
+        """The AnimationClip. Raises JobError with the worker's message."""
+        from ..core.clip import AnimationClip
+
+        code = self._proc.wait()
+        self._reader.join(2.0)
+        try:
+            for line in self._tail:
+                if line.startswith(ERROR_TAG):
+                    raise JobError(json.loads(line[len(ERROR_TAG):])["message"], True)
+            if code != 0 or not self._clip_path.is_file():
+                tail = " | ".join(self._tail[-3:]) or "no output"
+                raise JobError(f"the worker process exited with status {code}: {tail}", False)
+            return AnimationClip.load(self._clip_path)
+        finally:
+            self._dir.cleanup()
+
+
+def start_job(request: Request, run_mode: str = "AUTO", python: str = ""):
+    """Start ``animate(request)`` where the preferences say and return the running job.
+
+    Args:
+        request: what to generate.
+        run_mode: "AUTO" (in Blender when torch imports here, else the worker), "BLENDER" or "WORKER".
+        python: the worker interpreter (a path), needed when the job runs in a worker.
+
+    Raises:
+        EmoflameError: when the worker is needed and ``python`` is not set or not a file.
+    """
+    from ..core.errors import EmoflameError
+
+    if run_mode == "BLENDER" or (run_mode == "AUTO" and torch_in_blender()):
+        if not torch_in_blender():
+            raise EmoflameError("torch does not import inside Blender: set emoflame's preferences to "
+                                "Run In 'Worker Process' with the python of an environment that has emoflame")
+        return ThreadJob(request)
+    if not python:
+        raise EmoflameError("torch does not import inside Blender and no worker interpreter is set: set "
+                            "Preferences > Add-ons > emoflame > Python Interpreter to your emoflame environment's python")
+    if not Path(python).is_file():
+        raise EmoflameError(f"the worker interpreter {python} does not exist: fix Preferences > Add-ons > "
+                            "emoflame > Python Interpreter")
+    return WorkerJob(request, python)
+
+
+def _import_package():
+    """Import this extension's root as ``emoflame`` (whatever its folder is called), so the
+    worker runs the same code as the add-on that started it."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("emoflame", root / "__init__.py",
+                                                  submodule_search_locations=[str(root)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["emoflame"] = package
+    spec.loader.exec_module(package)
+    return package
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: ``worker.py REQUEST.json CLIP.npz``. Returns the exit status."""
+    request_path, clip_path = (argv if argv is not None else sys.argv[1:])
+    request = Request(**json.loads(Path(request_path).read_text()))
+    os.environ.update(request.env)
+    package = _import_package()
+    from emoflame.core.errors import EmoflameError
+
+    try:
+        clip = package.animate(**request.animate_kwargs(), progress=True)
+    except EmoflameError as exc:
+        print(ERROR_TAG + json.dumps({"type": type(exc).__name__, "message": str(exc)}), file=sys.stderr, flush=True)
+        return 2
+    partial = Path(clip_path).with_suffix(".partial.npz")
+    clip.save(partial)
+    os.replace(partial, clip_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
