@@ -44,18 +44,15 @@ def target_values(clip, rigmap) -> np.ndarray:
     """The rig's control values per frame.
 
     Args:
-        clip: an AnimationClip; its channels may come in any order, and channels the rig map does
-            not know are ignored (a channel the clip lacks counts as 0).
+        clip: an AnimationClip; its channels may come in any order; channels the rig map does
+            not know are ignored, and a channel the clip lacks counts as 0.
         rigmap: a core.flame.rigmap.RigMap, ``channels`` (K,) → ``targets`` (M,).
 
     Returns:
         (T, M) float32, ``rigmap.apply`` of the clip's weights put in the rig map's channel order.
     """
-    weights = np.zeros((clip.num_frames, len(rigmap.channels)), np.float32)  # (T, K)
-    for k, channel in enumerate(rigmap.channels):
-        if channel in clip.channels:
-            weights[:, k] = clip.channel(channel)
-    return np.asarray(rigmap.apply(weights), np.float32)
+    known = [k for k, channel in enumerate(clip.channels) if channel in rigmap.channels]
+    return np.asarray(rigmap.apply(clip.weights[:, known], channels=[clip.channels[k] for k in known]), np.float32)
 
 
 def write_action(key: bpy.types.Key, clip, rigmap, *, name: str | None = None,

@@ -1,0 +1,270 @@
+"""The ``emoflame`` command: a recording becomes an animated FLAME head in a .blend and a video.
+
+    emoflame animate speech.wav --emotion happy -o take.blend --render take.mp4
+
+Imports are lazy (torch and bpy load only once a command runs) so ``emoflame --help`` is
+instant. Errors a user can fix (core/errors.py) print one line on stderr and exit with 2;
+``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("emoflame")
+
+RENDER_ENGINES = ("workbench", "eevee", "cycles")
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``emoflame`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="emoflame",
+        description="Speech to emotional, lip-synced facial animation for FLAME heads.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    animate = commands.add_parser(
+        "animate", parents=[common], help="animate the default FLAME avatar from a recording",
+        description="Animate the default FLAME avatar from a recording and save a Blender scene "
+                    "(the head, a new Action of shape-key animation, the sound on frame 1), "
+                    "optionally rendered to an MP4 with the sound.",
+    )
+    animate.add_argument("audio", type=Path, help="the recording: wav, flac, ogg or mp3, any sample rate")
+    animate.add_argument("--emotion", default="neutral",
+                         help="neutral, happy, sad, angry, fearful, disgusted, surprised, contempt "
+                              "(or a synonym; default: neutral)")
+    animate.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.blend",
+                         help="the Blender file to write")
+    animate.add_argument("--render", type=Path, metavar="OUT.mp4",
+                         help="also render an MP4 (H.264 + AAC, with the sound)")
+    animate.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
+                         help="Blender engine for --render (default: workbench, fast on a CPU)")
+    animate.add_argument("--resolution", type=_resolution, default=512, metavar="PIXELS",
+                         help="side of the square video frame (default: 512)")
+    animate.add_argument("--intensity", default="audio", metavar="audio|0.0-1.0|CURVE.csv",
+                         help="emotion intensity: predicted from the audio (default), a constant, "
+                              "or a per-frame curve in a CSV file")
+    animate.add_argument("--transcript", metavar="TEXT|FILE",
+                         help="what is said (text, or a text file): aligns the lips to it")
+    animate.add_argument("--engine", metavar="learned|phonetic",
+                         help="expression engine (default: the pipeline's default)")
+    animate.add_argument("--fps", type=_positive_float, default=25.0, help="frames per second (default: 25)")
+    animate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    animate.add_argument("--clip", type=Path, metavar="OUT.npz",
+                         help="also save the AnimationClip (for the add-on, or another rig)")
+    animate.add_argument("--flame-model", type=Path, metavar="MODEL.pkl",
+                         help="your FLAME model file (generic_model.pkl, flame2023.pkl): put the "
+                              "animation on its 100 expression coefficients instead of the default "
+                              "avatar's shape keys")
+    animate.add_argument("--force", action="store_true", help="replace output files that exist")
+    animate.set_defaults(run=run_animate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``emoflame`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="emoflame: %(message)s", stream=sys.stderr)
+    from .core.errors import EmoflameError
+
+    try:
+        return args.run(args)
+    except EmoflameError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(f"emoflame: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("emoflame: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    """``emoflame animate``: check the outputs, animate, write the .blend, then render."""
+    outputs = [(args.output, ".blend"), (args.render, ".mp4"), (args.clip, ".npz")]
+    outputs = [(Path(p).expanduser().resolve(), suffix) for p, suffix in outputs if p is not None]
+    created = check_outputs(outputs, force=args.force)
+    try:
+        return _animate_and_write(args)
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _animate_and_write(args: argparse.Namespace) -> int:
+    from .core.pipeline import animate
+
+    progress = not args.quiet
+    options = {"engine": args.engine} if args.engine else {}
+    log.info("animating %s as %s", args.audio, args.emotion)
+    clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
+                   transcript=args.transcript, fps=args.fps, seed=args.seed, progress=progress, **options)
+    written = []
+    if args.clip:
+        written.append(_save_clip(clip, args.clip, force=args.force))
+
+    log.info("building the Blender scene")
+    scene, face = build_scene(clip, flame_model=args.flame_model)
+    from .addon.blend_file import save_blend
+    from .renderers.blender_video import configure_render, render_video
+
+    # Configured even without --render, so F12 / Render Animation in the saved file gives the video.
+    configure_render(scene, engine=args.render_engine, resolution=args.resolution)
+    written.append(save_blend(args.output, force=args.force))
+    if args.render:
+        log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, args.render_engine)
+        written.append(render_video(scene, args.render, force=args.force, progress=progress))
+    for path in written:
+        print(path)
+    return 0
+
+
+def build_scene(clip, flame_model: Path | None = None):
+    """Empty the Blender session and build the scene for ``clip``.
+
+    The default avatar as a mesh with its shape keys, a new Action with ``clip`` written through
+    the avatar's rig map (or, with ``flame_model``, through that model's expression basis), the
+    recording as a sound strip on frame 1, the frame rate and range, and a camera framed on the
+    face's landmarks.
+
+    Returns:
+        ``(scene, face_object)``.
+    """
+    import bpy
+
+    from . import default_avatar
+    from .addon.action_writer import write_action
+    from .addon.avatar_object import add_avatar_object
+    from .addon.blend_file import set_scene_timing
+    from .addon.sound import add_sound_strip
+    from .renderers.blender_video import frame_face
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    avatar = default_avatar()
+    face = add_avatar_object(avatar)
+    write_action(face.data.shape_keys, clip, _rigmap(avatar, flame_model))
+    first = 1
+    last = first + round(clip.audio_offset * clip.fps) + clip.num_frames - 1
+    if clip.audio_path:
+        add_sound_strip(scene, clip.audio_path, frame_start=first)
+    set_scene_timing(scene, clip.fps, first, last)
+    frame_face(scene, face, avatar.landmarks(avatar.vertices))
+    return scene, face
+
+
+def _rigmap(avatar, flame_model: Path | None):
+    from .core.flame import rigmap
+
+    if flame_model is None:
+        return rigmap.rigmap_for_avatar(avatar)
+    from .core.flame.model import load_flame_model
+
+    return rigmap.rigmap_for_flame(load_flame_model(flame_model), avatar)
+
+
+def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]:
+    """Check, before any slow work, that every output can be written.
+
+    Creates missing parent folders (returned, so a failed run can remove them again) and
+    writes and deletes a probe file in each folder: ``os.access`` says yes to root on a
+    read-only file system.
+
+    Args:
+        outputs: ``(path, expected suffix)`` pairs, absolute paths.
+        force: allow replacing files that exist.
+
+    Returns:
+        The folders created, outermost first.
+
+    Raises:
+        OutputError: for a wrong suffix, a path given twice, a file that exists without
+            ``force``, an existing directory, or a folder that cannot be created or written.
+    """
+    from .core.errors import OutputError
+
+    paths = [p for p, _ in outputs]
+    for path, suffix in outputs:
+        if path.suffix.lower() != suffix:
+            raise OutputError(f"{path} should end in {suffix}; name the file {path.with_suffix(suffix).name}")
+        if paths.count(path) > 1:
+            raise OutputError(f"{path} is given as two outputs; give each output its own file name")
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; give a file name such as {path / ('take' + suffix)}")
+        if path.exists() and not force:
+            raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
+    created = []
+    for path, _ in outputs:
+        missing = [p for p in reversed(path.parents) if not p.exists()]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            created += [p for p in missing if p not in created]
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+        except OSError as exc:
+            _remove_empty(created)
+            raise OutputError(f"cannot write to the folder {path.parent} ({exc.strerror}); "
+                              f"choose a folder you can write") from None
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this run created, innermost first, if they are still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def _save_clip(clip, path: Path, *, force: bool) -> Path:
+    """Save the clip atomically: a temporary file in the same folder, renamed when complete."""
+    from .core.errors import OutputError
+
+    path = Path(path).resolve()
+    if path.exists() and not force:
+        raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        clip.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def parse_intensity(text: str) -> str | float:
+    """``--intensity``: 'audio', a number (the pipeline checks its range), or a CSV path."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _resolution(text: str) -> int:
+    value = int(text)
+    if value < 64 or value % 2:
+        raise argparse.ArgumentTypeError(f"{text} cannot be encoded as H.264; give an even number, 64 or more")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
