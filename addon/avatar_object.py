@@ -127,7 +127,6 @@ def _vertex_color_material(name: str, mean_rgb: np.ndarray, settings: dict) -> b
     """
     material = bpy.data.materials.new(name)
     material.diffuse_color = (*map(float, mean_rgb), 1.0)
-    material.use_nodes = True
     nodes = material.node_tree.nodes
     bsdf = nodes["Principled BSDF"]
     color = nodes.new("ShaderNodeVertexColor")

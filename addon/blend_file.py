@@ -51,8 +51,12 @@ def save_blend(path, *, force: bool = False) -> Path:
         raise OutputError(f"cannot write to the folder {path.parent}; choose a folder you can write")
     temporary = str(path.with_name(f".{path.name}.{os.getpid()}.tmp.blend"))
     try:
-        result = bpy.ops.wm.save_as_mainfile(filepath=temporary, copy=True, check_existing=False,
-                                             compress=True)
+        try:
+            result = bpy.ops.wm.save_as_mainfile(filepath=temporary, copy=True, check_existing=False,
+                                                 compress=True)
+        except RuntimeError as exc:  # root passes os.access on a read-only file system
+            raise OutputError(f"cannot write to the folder {path.parent} ({str(exc).strip()}); "
+                              f"choose a folder you can write") from None
         if "FINISHED" not in result:
             raise OutputError(f"Blender could not save {path}; check the disk space and the folder")
         os.replace(temporary, path)

@@ -13,7 +13,8 @@ def add_sound_strip(scene: bpy.types.Scene, audio_path, *, frame_start: int = 1,
                     channel: int = 1) -> bpy.types.Strip:
     """Add the whole recording as a sound strip starting on ``frame_start``.
 
-    The strip refers to the file by absolute path (the .blend does not embed it). Scene audio
+    The strip refers to the file (the .blend does not embed it); saving makes the path relative
+    to the .blend, Blender's default, so a project folder can move as a whole. Scene audio
     sync is set to 'AUDIO_SYNC' so playback drops frames rather than drifting off the sound.
 
     Args:

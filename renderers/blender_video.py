@@ -34,7 +34,8 @@ def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, le
 
     The face's forward direction is the object's local +Z (FLAME's), taken to world space.
     The camera stands on that axis at the distance where the points, scaled by ``margin``
-    around their centre, fill the square frame.
+    around their centre, fill the shorter side of the frame: set the resolution first
+    (:func:`configure_render`).
 
     Args:
         obj: the head mesh.
@@ -58,7 +59,9 @@ def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, le
     offsets = pts - np.asarray(center)
     extent = max(np.ptp(offsets @ np.asarray(right)), np.ptp(offsets @ np.asarray(up))) * margin
     front = float((offsets @ np.asarray(forward)).max())
-    distance = front + extent / 2 / (SENSOR_MM / 2 / lens_mm)
+    # With sensor_fit AUTO the sensor spans the longer side of the frame: fit the shorter one.
+    aspect = min(scene.render.resolution_x, scene.render.resolution_y) / max(scene.render.resolution_x, scene.render.resolution_y)
+    distance = front + extent / 2 / (SENSOR_MM / 2 / lens_mm * aspect)
 
     camera = scene.camera
     if camera is None:
@@ -67,7 +70,7 @@ def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, le
         scene.camera = camera
     camera.data.lens = lens_mm
     camera.data.sensor_width = SENSOR_MM
-    camera.data.sensor_fit = "HORIZONTAL"
+    camera.data.sensor_fit = "AUTO"
     camera.data.clip_start = 0.01
     camera.data.clip_end = 10.0
     camera.matrix_world = Matrix.Translation(center + forward * distance) @ (-forward).to_track_quat("-Z", "Y").to_matrix().to_4x4()

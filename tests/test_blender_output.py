@@ -1,0 +1,203 @@
+"""The Blender writer: the default avatar as a mesh, the bulk Action writer, sound, timing, saving,
+and the render camera. Drives bpy as a module on the real default avatar."""
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+import pytest
+from bpy_extras.object_utils import world_to_camera_view
+from mathutils import Vector
+
+import emoflame
+from emoflame.addon.action_writer import STASH_TRACK, TAKE_PROPERTY, target_values, write_action
+from emoflame.addon.avatar_object import add_avatar_object, face_regions
+from emoflame.addon.blend_file import save_blend, set_scene_timing
+from emoflame.addon.sound import add_sound_strip
+from emoflame.core.channels import ARKIT_CHANNELS
+from emoflame.core.clip import AnimationClip
+from emoflame.core.errors import AudioError, OutputError
+from emoflame.core.flame.rigmap import rigmap_for_avatar
+from emoflame.renderers.blender_video import configure_render, frame_face
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return emoflame.default_avatar()
+
+
+@pytest.fixture
+def face(avatar):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return add_avatar_object(avatar)
+
+
+def _clip(frames=50, offset=0.0, audio="", emotion="happy"):
+    rng = np.random.default_rng(1)
+    weights = rng.random((frames, len(ARKIT_CHANNELS)), dtype=np.float32)
+    return AnimationClip(25.0, np.linspace(0, 1, frames), np.zeros((frames, 0)), weights, ARKIT_CHANNELS,
+                         emotion=emotion, audio_path=audio, audio_offset=offset)
+
+
+def _coords(key_block):
+    co = np.empty(len(key_block.data) * 3, np.float32)
+    key_block.data.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def test_avatar_object_holds_flame_vertices_then_interior_with_every_shape_key(avatar, face):
+    n, m = avatar.num_vertices, len(avatar.interior.vertices)
+    assert len(face.data.vertices) == n + m
+    assert len(face.data.polygons) == len(avatar.faces) + len(avatar.interior.faces)
+    blocks = face.data.shape_keys.key_blocks
+    assert [b.name for b in blocks] == ["Basis", *avatar.blendshape_names]
+    j = avatar.blendshape_names.index("jawOpen")
+    jaw = _coords(blocks["jawOpen"])
+    np.testing.assert_allclose(jaw[:n], avatar.vertices + avatar.blendshape_deltas[j], atol=1e-6)
+    np.testing.assert_allclose(jaw[n:], avatar.interior.vertices + avatar.interior.blendshape_deltas[j], atol=1e-6)
+    # The jaw really opens: the chin moves down by centimetres.
+    assert (jaw[:n] - avatar.vertices)[:, 1].min() < -0.01
+
+
+def test_avatar_stands_up_facing_the_front_view(avatar, face):
+    bpy.context.view_layer.update()
+    world = np.array([face.matrix_world @ Vector(v) for v in avatar.landmarks(avatar.vertices)])
+    nose_tip, chin, brow = world[30], world[8], world[27]
+    assert brow[2] > nose_tip[2] > chin[2]          # z up
+    assert nose_tip[1] < world[:, 1].mean() - 0.01  # the face looks down -Y (Blender's front view)
+
+
+def test_materials_follow_the_regions(avatar, face):
+    assert [m.name for m in face.data.materials] == ["emoflame_skin", "emoflame_eyes", "emoflame_teeth", "emoflame_tongue"]
+    index = np.empty(len(face.data.polygons), np.int32)
+    face.data.polygons.foreach_get("material_index", index)
+    counts = np.bincount(index, minlength=4)
+    assert all(counts > 100), counts
+    eye_vertices = np.flatnonzero(avatar.masks["eyeball_L"] | avatar.masks["eyeball_R"])
+    eye_faces = np.isin(avatar.faces, eye_vertices).all(axis=1)
+    assert (index[: len(avatar.faces)][eye_faces] == 1).all()
+    # Teeth are paler than the tongue.
+    teeth, tongue = face.data.materials[2].diffuse_color, face.data.materials[3].diffuse_color
+    assert min(teeth[:3]) > min(tongue[:3]) + 0.1
+    # Eyes have dark pupils among their vertex colours.
+    colors = np.empty(len(face.data.vertices) * 4, np.float32)
+    face.data.color_attributes[0].data.foreach_get("color", colors)
+    assert colors.reshape(-1, 4)[eye_vertices, :3].max(axis=1).min() < 0.15
+    faces = np.concatenate([avatar.faces, avatar.interior.faces + avatar.num_vertices])
+    all_colors = np.concatenate([avatar.vertex_colors, avatar.interior.vertex_colors])
+    np.testing.assert_array_equal(face_regions(avatar, faces, all_colors), index)
+
+
+def test_action_writes_one_curve_per_shape_key_at_the_clip_frames(avatar, face):
+    key = face.data.shape_keys
+    rigmap = rigmap_for_avatar(avatar)
+    clip = _clip(frames=50, offset=0.2, audio="/takes/line_07.wav")
+    action = write_action(key, clip, rigmap)
+    assert action.name == "line_07_happy_take01"
+    assert action[TAKE_PROPERTY] and action["emoflame_emotion"] == "happy"
+    assert key.animation_data.action == action
+    fcurves = action.layers[0].strips[0].channelbag(key.animation_data.action_slot).fcurves
+    assert len(fcurves) == len(rigmap.targets)
+    values = target_values(clip, rigmap)
+    for fcurve in fcurves:
+        target = fcurve.data_path.split('"')[1]
+        m = rigmap.targets.index(target)
+        keys = np.empty(2 * clip.num_frames, np.float32)
+        fcurve.keyframe_points.foreach_get("co", keys)
+        keys = keys.reshape(-1, 2)
+        np.testing.assert_array_equal(keys[:, 0], 1 + 5 + np.arange(50))  # 0.2 s at 25 fps = 5 frames
+        np.testing.assert_allclose(keys[:, 1], values[:, m], atol=1e-6)
+    # Evaluating the scene drives the shape keys: mouthSmile_L at clip frame 10 = scene frame 16.
+    bpy.context.scene.frame_set(16)
+    expected = values[10, rigmap.targets.index("mouthSmile_L")]
+    assert key.key_blocks["mouthSmile_L"].value == pytest.approx(expected, abs=1e-5)
+    assert expected == pytest.approx(clip.channel("mouthSmile_L")[10])
+
+
+def test_existing_animation_is_never_modified_or_lost(avatar, face):
+    key = face.data.shape_keys
+    block = key.key_blocks["jawOpen"]
+    for frame, value in ((1, 0.0), (10, 0.8)):
+        block.value = value
+        block.keyframe_insert("value", frame=frame)
+    users = key.animation_data.action
+    before = users.layers[0].strips[0].channelbags[0].fcurves[0].keyframe_points
+    before = [tuple(k.co) for k in before]
+    rigmap = rigmap_for_avatar(avatar)
+    first = write_action(key, _clip(audio="a.wav"), rigmap)
+    second = write_action(key, _clip(audio="a.wav"), rigmap)
+    assert (first.name, second.name) == ("a_happy_take01", "a_happy_take02")
+    assert key.animation_data.action == second
+    after = [tuple(k.co) for k in users.layers[0].strips[0].channelbags[0].fcurves[0].keyframe_points]
+    assert after == before
+    stashed = [s.action for t in key.animation_data.nla_tracks if t.name == STASH_TRACK and t.mute for s in t.strips]
+    assert stashed == [users, first]
+
+
+def test_scene_saved_atomically_keeps_timing_sound_and_take(avatar, face, tmp_path, shared_data):
+    scene = bpy.context.scene
+    speech = shared_data / "speech" / "arctic_a0007.wav"
+    write_action(face.data.shape_keys, _clip(frames=100, audio=str(speech)), rigmap_for_avatar(avatar))
+    add_sound_strip(scene, speech)
+    set_scene_timing(scene, 25.0, 1, 100)
+    path = save_blend(tmp_path / "take.blend")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.blend"]  # no temporary file left
+
+    with pytest.raises(OutputError, match="already exists.*--force"):
+        save_blend(path)
+    stamp = path.stat().st_mtime_ns
+    set_scene_timing(scene, 29.97, 1, 120)
+    save_blend(path, force=True)
+    assert path.stat().st_mtime_ns != stamp
+
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    scene = bpy.context.scene
+    assert scene.render.fps / scene.render.fps_base == pytest.approx(29.97)
+    assert (scene.render.fps, scene.frame_start, scene.frame_end) == (30, 1, 120)
+    strips = list(scene.sequence_editor.strips)
+    assert [(s.type, s.frame_start) for s in strips] == [("SOUND", 1)]
+    assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == speech.resolve()
+    key = bpy.data.objects["emoflame_head"].data.shape_keys
+    assert key.animation_data.action.name == "arctic_a0007_happy_take01"
+
+
+def test_save_refuses_an_unwritable_folder(face):
+    with pytest.raises(OutputError, match="cannot write"):
+        save_blend("/proc/emoflame_take.blend")
+
+
+def test_sound_strip_refuses_a_missing_file(face, tmp_path):
+    with pytest.raises(AudioError, match="does not exist"):
+        add_sound_strip(bpy.context.scene, tmp_path / "missing.wav")
+
+
+def test_camera_frames_the_face_from_the_front(avatar, face):
+    scene = bpy.context.scene
+    landmarks = avatar.landmarks(avatar.vertices)
+    camera = frame_face(scene, face, landmarks)
+    assert scene.camera == camera
+    bpy.context.view_layer.update()
+    view = np.array([world_to_camera_view(scene, camera, face.matrix_world @ Vector(p)) for p in landmarks])
+    assert view[:, :2].min() > 0.1 and view[:, :2].max() < 0.9  # inside the frame with room
+    assert np.ptp(view[:, 1]) > 0.4                              # a close-up, not a distant head
+    assert (view[:, 2] > 0).all()                                # in front of the camera
+    # Symmetric face, camera on its axis: the nose tip is near the horizontal centre.
+    assert view[30, 0] == pytest.approx(0.5, abs=0.03)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"engine": "octane"}, "unknown render engine"),
+    ({"resolution": 511}, "even number"),
+])
+def test_render_settings_refuse_what_cannot_be_rendered(face, options, message):
+    with pytest.raises(ValueError, match=message):
+        configure_render(bpy.context.scene, **options)
+
+
+def test_render_settings_give_h264_with_aac(face):
+    scene = bpy.context.scene
+    configure_render(scene, engine="cycles", resolution=256)
+    settings = scene.render
+    assert (settings.engine, settings.resolution_x, settings.resolution_y) == ("CYCLES", 256, 256)
+    assert (settings.image_settings.media_type, settings.ffmpeg.format) == ("VIDEO", "MPEG4")
+    assert (settings.ffmpeg.codec, settings.ffmpeg.audio_codec) == ("H264", "AAC")
