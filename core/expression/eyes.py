@@ -1,0 +1,123 @@
+"""Blinks and small eye movements, so the face is alive between and during words.
+
+Blinks: spontaneous blinking runs at about 26 a minute while talking and 17 at rest
+(Bentivoglio et al., Movement Disorders 1997), and clusters at phrase boundaries and pauses
+(Nakano & Kitazawa, Exp. Brain Res. 2010; Cummins, 2012). A blink closes in 70–100 ms, holds
+briefly and opens two to three times slower (Evinger et al., IOVS 1991), 0.1–0.4 s in all.
+
+Eye movements: while talking, gaze rests on the listener with small saccades every second or
+so (a few degrees, 20–50 ms each) and glances aside at phrase starts (Argyle & Cook, "Gaze and
+Mutual Gaze", 1976).
+
+Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same eyes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..channels import CHANNEL_INDEX
+
+BLINK_INTERVAL_S = 2.6
+"""Mean seconds between spontaneous blinks while talking (≈ 23 a minute)."""
+MIN_BLINK_GAP_S = 0.8
+PAUSE_BLINK_PROBABILITY = 0.6
+"""Chance of a blink at a pause of at least :data:`PAUSE_S` seconds."""
+PAUSE_S = 0.2
+FIXATION_S = 1.1
+"""Mean seconds between small saccades."""
+GAZE_SD_DEG = (2.5, 1.5)
+"""Standard deviation of gaze offsets, (yaw, pitch) degrees, around the listener."""
+LOOK_RANGE_DEG = 25.0
+"""Degrees of eye rotation that an eyeLook channel reaches at weight 1."""
+SACCADE_S = 0.04
+
+
+def blink_times(duration: float, pauses: list[float], rng: np.random.Generator) -> list[float]:
+    """Seconds at which the lids are fully closed.
+
+    Args:
+        duration: length of the take in seconds.
+        pauses: seconds at which pauses of at least :data:`PAUSE_S` begin (phrase ends).
+        rng: the random generator.
+    """
+    events = [t + rng.uniform(0.03, 0.12) for t in pauses if rng.random() < PAUSE_BLINK_PROBABILITY]
+    t = rng.uniform(0.3, BLINK_INTERVAL_S)
+    while t < duration:
+        events.append(t)
+        t += max(MIN_BLINK_GAP_S, rng.gamma(3.0, BLINK_INTERVAL_S / 3.0))
+    kept: list[float] = []
+    for t in sorted(events):
+        if (not kept or t - kept[-1] >= MIN_BLINK_GAP_S) and t < duration - 0.05:
+            kept.append(t)
+    return kept
+
+
+def blink_curve(times: np.ndarray, closed_at: list[float], fps: float, rng: np.random.Generator) -> np.ndarray:
+    """(T,) eyelid closure in [0, 1]: each blink closes in 60–100 ms, holds 20–40 ms and opens in
+    140–240 ms; its full closure lands on a frame so that every frame rate shows it."""
+    curve = np.zeros(len(times))
+    for t in closed_at:
+        peak = round(t * fps) / fps
+        close, hold, reopen = rng.uniform(0.06, 0.1), rng.uniform(0.02, 0.04), rng.uniform(0.14, 0.24)
+        depth = 1.0 if rng.random() > 0.15 else rng.uniform(0.6, 0.85)  # some blinks are partial
+        before = np.clip((times - (peak - close)) / close, 0, 1)
+        after = np.clip(1 - (times - (peak + hold)) / reopen, 0, 1)
+        shape = np.where(times <= peak, _ease(before), np.where(times <= peak + hold, 1.0, _ease(after)))
+        curve = np.maximum(curve, depth * shape)
+    return curve
+
+
+def gaze_curve(times: np.ndarray, pauses: list[float], rng: np.random.Generator) -> np.ndarray:
+    """(T, 2) gaze (yaw to the subject's left, pitch up) in degrees: fixations joined by fast
+    saccades, with a glance aside after some pauses and a slow drift of a fraction of a degree."""
+    starts = [0.0]
+    while starts[-1] < times[-1]:
+        starts.append(starts[-1] + rng.gamma(2.0, FIXATION_S / 2.0))
+    starts += [t + 0.1 for t in pauses if rng.random() < 0.5]
+    starts = sorted(starts)
+    targets = rng.normal(0.0, GAZE_SD_DEG, size=(len(starts), 2))
+    targets[rng.random(len(starts)) < 0.35] = 0.0  # back to the listener's eyes
+    gaze = np.zeros((len(times), 2))
+    current = np.zeros(2)
+    for start, target in zip(starts, targets):
+        step = _ease(np.clip((times - start) / SACCADE_S, 0, 1))[:, None]
+        gaze = gaze + step * (target - current)
+        current = target
+    drift = np.cumsum(rng.normal(0.0, 0.05, size=(len(times), 2)), axis=0)
+    return gaze + drift - np.linspace(0, 1, len(times))[:, None] * drift[-1]
+
+
+def eye_weights(num_frames: int, fps: float, pauses: list[float], seed: int = 0) -> np.ndarray:
+    """Blinks and gaze as channel weights.
+
+    Args:
+        num_frames: T.
+        fps: frames per second.
+        pauses: seconds at which pauses in the speech begin.
+        seed: random seed; the same seed gives the same weights.
+
+    Returns:
+        (T, 52) float32 over ``ARKIT_CHANNELS``: eyeBlink_L/R and eyeLook{In,Out,Up,Down}_L/R,
+        zeros elsewhere.
+    """
+    rng = np.random.default_rng(seed)
+    times = np.arange(num_frames) / fps
+    duration = num_frames / fps
+    blink = blink_curve(times, blink_times(duration, pauses, rng), fps, rng)
+    yaw, pitch = (gaze_curve(times, pauses, rng) / LOOK_RANGE_DEG).T
+    w = np.zeros((num_frames, len(CHANNEL_INDEX)), np.float32)
+    for side in "LR":
+        w[:, CHANNEL_INDEX[f"eyeBlink_{side}"]] = blink
+    # Looking to the subject's left turns the left eye outward and the right eye inward.
+    w[:, CHANNEL_INDEX["eyeLookOut_L"]] = w[:, CHANNEL_INDEX["eyeLookIn_R"]] = np.clip(yaw, 0, 1)
+    w[:, CHANNEL_INDEX["eyeLookIn_L"]] = w[:, CHANNEL_INDEX["eyeLookOut_R"]] = np.clip(-yaw, 0, 1)
+    for side in "LR":
+        w[:, CHANNEL_INDEX[f"eyeLookUp_{side}"]] = np.clip(pitch, 0, 1)
+        w[:, CHANNEL_INDEX[f"eyeLookDown_{side}"]] = np.clip(-pitch, 0, 1)
+    return w
+
+
+def _ease(x: np.ndarray) -> np.ndarray:
+    """Smoothstep: 0 → 1 with zero slope at both ends."""
+    return x * x * (3 - 2 * x)

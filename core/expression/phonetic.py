@@ -1,0 +1,207 @@
+"""The phonetic engine: phones + loudness + a FACS emotion → 52 channel weights per frame.
+
+Needs no trained weights. Mouth shapes come from the phones' visemes blended by dominance
+functions (Cohen & Massaro, 1993: every phone's influence rises towards it and decays away from
+it, and each frame is the dominance-weighted mean of the targets), so neighbouring phones shape
+each other and nothing pops. Bilabials then get their closure for certain, the jaw follows the
+loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, and the
+eyes blink and move (:mod:`.eyes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio.features import Prosody, frame_times, prosody
+from ..audio.phones import Phone, speech_phones
+from ..channels import CHANNEL_INDEX
+from ..emotion.facs import emotion_direction
+from . import visemes as V
+from .eyes import PAUSE_S, eye_weights
+
+CLOSURE_RAMP_S = 0.05
+"""Seconds over which the guaranteed lip closure fades in before and out after a bilabial."""
+JAW_RANGE_DB = 30.0
+"""The jaw opens from :data:`JAW_QUIET_GAIN` of its viseme target at this many dB below the
+utterance's loud frames, up to :data:`JAW_LOUD_GAIN` at them."""
+JAW_QUIET_GAIN, JAW_LOUD_GAIN = 0.35, 1.2
+ROUNDED = 0.6
+"""Pucker or funnel weight at which the lips count as fully rounded (spreading yields to it)."""
+OPEN_JAW = 0.3
+"""jawOpen at which the lips count as fully apart (an emotion's lip press yields to it)."""
+
+
+@dataclass(frozen=True)
+class MouthTrack:
+    """The visemes' part of the face.
+
+    Attributes:
+        weights: (T, 52) float32 over ``ARKIT_CHANNELS``, non-zero on the mouth channels.
+        closure: (T,) in [0, 1]: 1 where a bilabial holds the lips shut.
+        rounding: (T,) in [0, 1]: how rounded the lips are (pucker / funnel).
+    """
+
+    weights: np.ndarray
+    closure: np.ndarray
+    rounding: np.ndarray
+
+
+def viseme_segments(phones: list[Phone]) -> list[tuple[float, float, V.Viseme]]:
+    """(start, end, viseme) per phone; a diphthong becomes its two targets, half the time each."""
+    out = []
+    for p in phones:
+        if p.name in V.DIPHTHONGS:
+            first, second = V.DIPHTHONGS[p.name]
+            mid = 0.5 * (p.start + p.end)
+            out += [(p.start, mid, V.VISEMES[first]), (mid, p.end, V.VISEMES[second])]
+        else:
+            out.append((p.start, p.end, V.VISEMES.get(p.name, V.VISEMES["SIL"])))
+    return out
+
+
+def coarticulate(phones: list[Phone], times: np.ndarray) -> np.ndarray:
+    """Blend the visemes' targets with dominance functions (Cohen & Massaro, 1993, eqs. 1–2).
+
+    Dominance of segment s on group g at time t: ``α_sg · exp(−θ_s · τ)``, τ the seconds from t
+    to the segment (0 inside it), θ larger after the segment than before it. A channel's value is
+    the dominance-weighted mean of the segments' targets.
+
+    Args:
+        phones: contiguous phones.
+        times: (T,) seconds of the frames.
+
+    Returns:
+        (T, len(MOUTH_CHANNELS)) float32.
+    """
+    num = np.zeros((len(times), len(V.MOUTH_CHANNELS)))
+    den = np.full((len(times), 2), 1e-9)
+    for start, end, vis in viseme_segments(phones):
+        reach = 7.0 / vis.rate  # beyond this the dominance is below 0.1 %
+        lo, hi = np.searchsorted(times, [start - reach, end + reach * V.CARRY_FACTOR])
+        if lo >= hi:
+            continue
+        t = times[lo:hi]
+        decay = np.where(t < start, vis.rate * (start - t), np.where(t > end, vis.rate * V.CARRY_FACTOR * (t - end), 0.0))
+        dom = np.exp(-decay)[:, None] * np.asarray(vis.dominance)[None, :]  # (t, 2)
+        num[lo:hi] += dom[:, V.CHANNEL_GROUP] * vis.vector[None, :]
+        den[lo:hi] += dom
+    return (num / den[:, V.CHANNEL_GROUP]).astype(np.float32)
+
+
+def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) in [0, 1]: 1 during bilabials (at least on the frame nearest each one, however short),
+    easing to 0 over :data:`CLOSURE_RAMP_S` either side."""
+    env = np.zeros(len(times))
+    for start, end, vis in viseme_segments(phones):
+        if not vis.closure:
+            continue
+        nearest = round(0.5 * (start + end) * fps) / fps
+        start, end = min(start, nearest), max(end, nearest)
+        gap = np.maximum(start - times, 0) + np.maximum(times - end, 0)
+        x = np.clip(1 - gap / CLOSURE_RAMP_S, 0, 1)
+        env = np.maximum(env, x * x * (3 - 2 * x))
+    return env
+
+
+def jaw_gain(loudness: np.ndarray) -> np.ndarray:
+    """(T,) factor on the jaw's viseme opening from loudness in dB, normalised per utterance."""
+    loud = np.percentile(loudness, 95)
+    level = np.clip((loudness - (loud - JAW_RANGE_DB)) / JAW_RANGE_DB, 0, 1)
+    return JAW_QUIET_GAIN + (JAW_LOUD_GAIN - JAW_QUIET_GAIN) * level
+
+
+def mouth_track(phones: list[Phone], loudness: np.ndarray, fps: float) -> MouthTrack:
+    """Visemes with coarticulation, jaw by loudness, and sure bilabial closures.
+
+    Args:
+        phones: contiguous phones of the recording.
+        loudness: (T,) dB per frame (:func:`core.audio.features.prosody`).
+        fps: frames per second.
+
+    Returns:
+        :class:`MouthTrack` with T frames.
+    """
+    times = frame_times(len(loudness), fps)
+    mouth = coarticulate(phones, times)
+    col = {c: i for i, c in enumerate(V.MOUTH_CHANNELS)}
+    mouth[:, col["jawOpen"]] = np.clip(mouth[:, col["jawOpen"]] * jaw_gain(loudness), 0, 1)
+    closure = closure_envelope(phones, times, fps)
+    for name in V.LIP_OPENING:
+        closed = V.CLOSED.get(name, 0.0)
+        mouth[:, col[name]] = (1 - closure) * mouth[:, col[name]] + closure * closed
+    # mouthClose cancels, at the lips, whatever opening the jaw still has at the closure.
+    mouth[:, col["mouthClose"]] = np.maximum(mouth[:, col["mouthClose"]], closure * mouth[:, col["jawOpen"]])
+    weights = np.zeros((len(times), len(CHANNEL_INDEX)), np.float32)
+    weights[:, V.MOUTH_INDEX] = mouth
+    rounding = np.clip(np.maximum(mouth[:, col["mouthPucker"]], mouth[:, col["mouthFunnel"]]) / ROUNDED, 0, 1)
+    return MouthTrack(weights, closure.astype(np.float32), rounding.astype(np.float32))
+
+
+_OPENING = np.array([CHANNEL_INDEX[c] for c in V.LIP_OPENING])
+_CLOSING = np.array([CHANNEL_INDEX[c] for c in V.LIP_CLOSING])
+_SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R", "mouthStretch_L",
+                                                   "mouthStretch_R", "mouthDimple_L", "mouthDimple_R")])
+
+
+def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+    """Add the emotion and the eyes to the mouth so that they do not fight.
+
+    The visemes own the lips where they need them: at a bilabial closure the emotion's
+    lip-parting channels (jaw drop, lip raisers and depressors, stretch) yield, so a happy "m"
+    still closes; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
+    and its lip press yields while the jaw is open for a vowel.
+
+    Args:
+        mouth: the visemes' track.
+        emotion: (T, 52) the emotion's channels (direction × intensity).
+        eyes: (T, 52) blinks and gaze (:func:`.eyes.eye_weights`).
+
+    Returns:
+        (T, 52) float32 in [0, 1].
+    """
+    emotion = emotion.copy()
+    emotion[:, _OPENING] *= 1 - mouth.closure[:, None]
+    emotion[:, _SPREADING] *= 1 - 0.7 * mouth.rounding[:, None]
+    openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
+    emotion[:, _CLOSING] *= 1 - openness[:, None]
+    return np.clip(mouth.weights + emotion + eyes, 0.0, 1.0).astype(np.float32)
+
+
+def pauses(phones: list[Phone], min_length: float = PAUSE_S) -> list[float]:
+    """Seconds at which silences of at least ``min_length`` begin after speech."""
+    return [p.start for i, p in enumerate(phones) if p.name == "SIL" and i > 0 and p.end - p.start >= min_length]
+
+
+def generate(samples: np.ndarray, fps: float, emotion: str, intensity: np.ndarray, seed: int = 0,
+             transcript: str | None = None, tracks: Prosody | None = None,
+             phones: list[Phone] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Animate a recording with the phonetic engine.
+
+    Args:
+        samples: (N,) float32 mono at 16 kHz.
+        fps: frames per second.
+        emotion: a MEAD emotion or synonym.
+        intensity: (T,) in [0, 1], the frame-wise emotion intensity.
+        seed: seeds the eyes.
+        transcript: the words, to align to instead of recognising (see
+            :func:`core.audio.phones.speech_phones`).
+        tracks: the recording's prosody, if already computed.
+        phones: the recording's phones, if already found.
+
+    Returns:
+        ``(weights, emotion_latent)``: (T, 52) float32 over ``ARKIT_CHANNELS``, and (T, 52) the
+        emotion's FACS expression per frame (direction × intensity).
+
+    Raises:
+        EmotionError: unknown emotion.
+        TranscriptError: the transcript does not match the recording.
+    """
+    direction = emotion_direction(emotion)
+    tracks = tracks if tracks is not None else prosody(samples, fps)
+    phones = phones if phones is not None else speech_phones(samples, transcript)
+    mouth = mouth_track(phones, tracks.loudness, fps)
+    latent = (np.asarray(intensity, np.float32)[:, None] * direction[None, :]).astype(np.float32)
+    eyes = eye_weights(len(intensity), fps, pauses(phones), seed)
+    return combine(mouth, latent, eyes), latent

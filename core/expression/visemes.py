@@ -1,0 +1,132 @@
+"""Visemes: the mouth shape of every CMU phone, as targets on the ARKit mouth channels, with the
+dominance that governs how strongly each phone holds its shape against its neighbours.
+
+Classes follow the viseme groups of the MPEG-4 FAP set and the Oculus/Preston Blair sets
+(PP, FF, TH, DD, kk, CH, SS, nn, RR, aa, E, I, O, U); diphthongs are two targets in sequence.
+Dominance parameters follow Cohen & Massaro, "Modeling coarticulation in synthetic visual
+speech" (Models and Techniques in Computer Animation, 1993): bilabials and labiodentals are
+highly dominant and fast (the lips must get there), lingual consonants (t, d, n, k, g, h, y)
+barely constrain the lips, which take their shape from the surrounding vowels; lip rounding
+reaches far ahead (anticipatory rounding over several consonants, Benguerel & Cowan 1974).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..channels import CHANNEL_INDEX
+
+MOUTH_CHANNELS: tuple[str, ...] = (
+    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower", "mouthRollUpper",
+    "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L", "mouthUpperUp_R", "mouthPress_L",
+    "mouthPress_R", "mouthStretch_L", "mouthStretch_R", "mouthShrugUpper", "tongueOut",
+)
+"""The channels the visemes drive (columns of :data:`TARGETS`)."""
+
+JAW, LIPS = 0, 1
+"""Dominance groups: the jaw, and the lips with the tongue."""
+CHANNEL_GROUP = np.array([JAW if c == "jawOpen" else LIPS for c in MOUTH_CHANNELS])
+
+LIP_OPENING = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L", "mouthUpperUp_R",
+               "mouthFunnel", "mouthPucker", "mouthStretch_L", "mouthStretch_R", "tongueOut")
+"""Channels that part the lips: at a bilabial closure they belong to the viseme alone."""
+
+LIP_CLOSING = ("mouthClose", "mouthPress_L", "mouthPress_R", "mouthRollLower", "mouthRollUpper")
+
+
+@dataclass(frozen=True)
+class Viseme:
+    """A mouth shape and its coarticulation parameters.
+
+    Attributes:
+        targets: channel (a mouth channel; a name without side means both ``_L`` and ``_R``) →
+            weight in [0, 1].
+        dominance: (jaw, lips) magnitudes α of the dominance function.
+        rate: θ in 1/s: how fast the dominance decays away from the phone (anticipation);
+            carry-over decays at :data:`CARRY_FACTOR` times this rate.
+        closure: the lips must meet (P, B, M).
+    """
+
+    targets: dict[str, float]
+    dominance: tuple[float, float] = (1.0, 1.0)
+    rate: float = 18.0
+    closure: bool = False
+    vector: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        v = np.zeros(len(MOUTH_CHANNELS), np.float32)
+        for name, weight in self.targets.items():
+            for channel in (name,) if name in MOUTH_CHANNELS else (name + "_L", name + "_R"):
+                v[MOUTH_CHANNELS.index(channel)] = weight
+        object.__setattr__(self, "vector", v)
+
+
+CARRY_FACTOR = 1.4
+"""Carry-over coarticulation is shorter than anticipation (Cohen & Massaro, 1993)."""
+
+CLOSED = {"jawOpen": 0.04, "mouthClose": 0.04, "mouthPress": 0.45, "mouthRollLower": 0.15, "mouthRollUpper": 0.08}
+"""The bilabial closure: jaw nearly shut, mouthClose cancelling what is left of the jaw's
+opening at the lips, lips pressed."""
+
+VISEMES: dict[str, Viseme] = {
+    "SIL": Viseme({}, dominance=(0.6, 0.6), rate=8.0),
+    # bilabials: the lips meet; P and B build pressure, M is softer
+    "P": Viseme(CLOSED, dominance=(4.0, 6.0), rate=25.0, closure=True),
+    "B": Viseme(CLOSED, dominance=(4.0, 6.0), rate=25.0, closure=True),
+    "M": Viseme({**CLOSED, "mouthPress": 0.3}, dominance=(4.0, 6.0), rate=25.0, closure=True),
+    # labiodentals: lower lip tucked under the upper teeth
+    "F": Viseme({"jawOpen": 0.08, "mouthRollLower": 0.6, "mouthUpperUp": 0.15, "mouthShrugUpper": 0.1},
+                dominance=(2.0, 4.0), rate=22.0),
+    "V": Viseme({"jawOpen": 0.08, "mouthRollLower": 0.55, "mouthUpperUp": 0.12, "mouthShrugUpper": 0.1},
+                dominance=(2.0, 4.0), rate=22.0),
+    # dentals: tongue tip between the teeth
+    "TH": Viseme({"jawOpen": 0.12, "tongueOut": 0.2, "mouthLowerDown": 0.1}, dominance=(1.0, 1.5)),
+    "DH": Viseme({"jawOpen": 0.1, "tongueOut": 0.15, "mouthLowerDown": 0.08}, dominance=(1.0, 1.2)),
+    # lingual consonants: the lips follow the vowels
+    "T": Viseme({"jawOpen": 0.12, "mouthLowerDown": 0.05}, dominance=(0.8, 0.3)),
+    "D": Viseme({"jawOpen": 0.12, "mouthLowerDown": 0.05}, dominance=(0.8, 0.3)),
+    "N": Viseme({"jawOpen": 0.1}, dominance=(0.7, 0.3)),
+    "L": Viseme({"jawOpen": 0.18, "mouthLowerDown": 0.08}, dominance=(0.7, 0.3)),
+    "K": Viseme({"jawOpen": 0.16}, dominance=(0.6, 0.2)),
+    "G": Viseme({"jawOpen": 0.16}, dominance=(0.6, 0.2)),
+    "NG": Viseme({"jawOpen": 0.14}, dominance=(0.6, 0.2)),
+    "HH": Viseme({"jawOpen": 0.2}, dominance=(0.3, 0.1)),
+    "Y": Viseme({"jawOpen": 0.08, "mouthStretch": 0.25}, dominance=(0.8, 0.6)),
+    # sibilants: teeth nearly closed; S spreads, SH protrudes
+    "S": Viseme({"jawOpen": 0.05, "mouthStretch": 0.2, "mouthUpperUp": 0.08, "mouthLowerDown": 0.08},
+                dominance=(2.0, 0.8), rate=22.0),
+    "Z": Viseme({"jawOpen": 0.05, "mouthStretch": 0.18, "mouthUpperUp": 0.08, "mouthLowerDown": 0.08},
+                dominance=(2.0, 0.8), rate=22.0),
+    "SH": Viseme({"jawOpen": 0.08, "mouthFunnel": 0.45, "mouthPucker": 0.2, "mouthUpperUp": 0.12,
+                  "mouthLowerDown": 0.12}, dominance=(2.0, 2.0)),
+    "ZH": Viseme({"jawOpen": 0.08, "mouthFunnel": 0.45, "mouthPucker": 0.2, "mouthUpperUp": 0.12,
+                  "mouthLowerDown": 0.12}, dominance=(2.0, 2.0)),
+    "CH": Viseme({"jawOpen": 0.08, "mouthFunnel": 0.4, "mouthPucker": 0.2, "mouthUpperUp": 0.1,
+                  "mouthLowerDown": 0.1}, dominance=(2.0, 2.0)),
+    "JH": Viseme({"jawOpen": 0.08, "mouthFunnel": 0.4, "mouthPucker": 0.2, "mouthUpperUp": 0.1,
+                  "mouthLowerDown": 0.1}, dominance=(2.0, 2.0)),
+    # rounded approximants: rounding reaches ahead
+    "W": Viseme({"jawOpen": 0.06, "mouthPucker": 0.75, "mouthFunnel": 0.3}, dominance=(1.0, 3.0), rate=10.0),
+    "R": Viseme({"jawOpen": 0.12, "mouthPucker": 0.3, "mouthFunnel": 0.3}, dominance=(0.8, 1.5), rate=12.0),
+    # vowels: jaw height by vowel height, lips by rounding and spreading
+    "AA": Viseme({"jawOpen": 0.6, "mouthLowerDown": 0.25, "mouthUpperUp": 0.08}),
+    "AE": Viseme({"jawOpen": 0.45, "mouthLowerDown": 0.25, "mouthUpperUp": 0.12, "mouthStretch": 0.25}),
+    "AH": Viseme({"jawOpen": 0.4, "mouthLowerDown": 0.15}),
+    "AO": Viseme({"jawOpen": 0.48, "mouthFunnel": 0.4, "mouthPucker": 0.1}, rate=12.0),
+    "EH": Viseme({"jawOpen": 0.35, "mouthLowerDown": 0.18, "mouthStretch": 0.2}),
+    "ER": Viseme({"jawOpen": 0.2, "mouthFunnel": 0.3, "mouthPucker": 0.25}, rate=12.0),
+    "IH": Viseme({"jawOpen": 0.22, "mouthLowerDown": 0.1, "mouthStretch": 0.2}),
+    "IY": Viseme({"jawOpen": 0.12, "mouthStretch": 0.35, "mouthUpperUp": 0.08}),
+    "UH": Viseme({"jawOpen": 0.22, "mouthFunnel": 0.3, "mouthPucker": 0.35}, rate=12.0),
+    "UW": Viseme({"jawOpen": 0.12, "mouthPucker": 0.75, "mouthFunnel": 0.4}, dominance=(1.0, 2.0), rate=10.0),
+}
+
+DIPHTHONGS: dict[str, tuple[str, str]] = {
+    "AW": ("AA", "UH"), "AY": ("AA", "IY"), "EY": ("EH", "IY"), "OW": ("AO", "UW"), "OY": ("AO", "IY"),
+}
+"""Diphthongs glide from their first target to their second over the phone's duration."""
+
+MOUTH_INDEX = np.array([CHANNEL_INDEX[c] for c in MOUTH_CHANNELS])
+"""Columns of the mouth channels in ``ARKIT_CHANNELS`` order."""
