@@ -326,18 +326,26 @@ def take_actions(ids=None) -> list:
 
 
 def clear_takes(ids=None) -> int:
-    """Remove emoflame's takes (of ``ids`` or everywhere); an Action a take had replaced comes back
-    from its muted ``[Action Stash]`` track. Other Actions are not touched. Returns the count."""
+    """Remove emoflame's takes (of ``ids`` or everywhere), with the NLA strips that use them; an
+    Action a take had replaced comes back from its muted ``[Action Stash]`` track. Other Actions
+    are not touched. Returns the number of takes removed."""
     from .action_writer import STASH_TRACK
 
     takes = take_actions(ids)
     for block in ids if ids is not None else _animated_ids():
         data = block.animation_data
-        if data is None or data.action not in takes:
+        if data is None:
+            continue
+        for track in list(data.nla_tracks):
+            ours = [strip for strip in track.strips if strip.action in takes]
+            for strip in ours:
+                track.strips.remove(strip)
+            if ours and not track.strips:
+                data.nla_tracks.remove(track)
+        if data.action not in takes:
             continue
         data.action = None
-        stash = next((t for t in reversed(data.nla_tracks) if t.name == STASH_TRACK and t.strips
-                      and t.strips[0].action is not None and t.strips[0].action not in takes), None)
+        stash = next((t for t in reversed(data.nla_tracks) if t.name == STASH_TRACK and t.strips), None)
         if stash is not None:
             strip = stash.strips[0]
             data.action, slot = strip.action, strip.action_slot

@@ -89,7 +89,8 @@ def describe_target(obj) -> TargetInfo:
     if obj is None:
         raise RigError("no active object: select the face mesh, or click 'Add Default FLAME Avatar'")
     if obj.type == "ARMATURE":
-        meshes = [c for c in obj.children if c.type == "MESH" and _key_names(c) & {"Exp1"}]
+        meshes = [m for m in bpy.data.objects if m.type == "MESH" and (m.parent == obj or m.find_armature() == obj)
+                  and "Exp1" in _key_names(m)]
         if not meshes:
             raise RigError(f"armature {obj.name!r} deforms no mesh with Exp1..Exp100 shape keys: select the face mesh")
         obj = meshes[0]

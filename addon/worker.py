@@ -103,8 +103,11 @@ class ThreadJob:
 
     where = "in Blender"
 
-    def __init__(self, request: Request):
+    def __init__(self, request: Request, run=None):
+        """Start ``run(**request.animate_kwargs(), progress=False)``: ``core.pipeline.animate``
+        unless another callable is given (a test's)."""
         self.request = request
+        self._run_core = run
         self.started = time.monotonic()
         self._cancel = threading.Event()
         self._clip = None
@@ -119,11 +122,12 @@ class ThreadJob:
         return None
 
     def _run(self):
-        from ..core.pipeline import animate
-
-        sys.settrace(self._trace)
         try:
-            self._clip = animate(**self.request.animate_kwargs(), progress=False)
+            run = self._run_core
+            if run is None:
+                from ..core.pipeline import animate as run
+            sys.settrace(self._trace)
+            self._clip = run(**self.request.animate_kwargs(), progress=False)
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread in result()
             self._error = exc
         finally:
