@@ -111,8 +111,9 @@ def core_environment(prefs) -> dict:
     """Environment variables that carry the preferences to the core (device, weight folders)."""
     if prefs is None:
         return {}
+    # EMOFLAME_HUBERT and EMOFLAME_CLIP are what core/audio/hubert.py and core/emotion/text.py read.
     env = {"EMOFLAME_DEVICE": prefs.device}
-    for name, value in (("EMOFLAME_HUBERT_DIR", prefs.hubert_dir), ("EMOFLAME_CLIP_DIR", prefs.clip_dir),
+    for name, value in (("EMOFLAME_HUBERT", prefs.hubert_dir), ("EMOFLAME_CLIP", prefs.clip_checkpoint),
                         ("EMOFLAME_FLAME_MODEL", prefs.flame_model)):
         if value:
             env[name] = bpy.path.abspath(value)

@@ -49,9 +49,10 @@ class EmoflamePreferences(bpy.types.AddonPreferences):
         name="HuBERT Weights", description="Folder of a HuBERT model saved with save_pretrained (optional)",
         subtype="DIR_PATH",
     )
-    clip_dir: StringProperty(
-        name="CLIP Weights", description="Folder holding an open_clip checkpoint for free-text emotions (optional)",
-        subtype="DIR_PATH",
+    clip_checkpoint: StringProperty(
+        name="CLIP Weights", description="An open_clip ViT-B-32 checkpoint file (open_clip_pytorch_model.bin) "
+        "for the CLIP text encoder (optional: free text works without it)",
+        subtype="FILE_PATH",
     )
     flame_model: StringProperty(
         name="FLAME Model File",
@@ -73,7 +74,7 @@ class EmoflamePreferences(bpy.types.AddonPreferences):
         col.prop(self, "default_engine")
         col = layout.column(heading="Optional Weights")
         col.prop(self, "hubert_dir")
-        col.prop(self, "clip_dir")
+        col.prop(self, "clip_checkpoint")
         col.prop(self, "flame_model")
 
 

@@ -443,20 +443,6 @@ def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
         job.result()
 
 
-def test_worker_process_reports_a_user_error_in_one_line(ext, tmp_path):
-    worker = ext("addon.worker")
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    job = worker.start_job(worker.Request(audio=str(empty)), "WORKER", sys.executable)
-    job.wait(120)
-    with pytest.raises(worker.JobError) as failure:
-        job.result()
-    assert failure.value.user_error and "\n" not in str(failure.value) and "empty.wav" in str(failure.value)
-    errors = ext("core.errors")
-    with pytest.raises(errors.EmoflameError, match="Python Interpreter"):
-        worker.start_job(worker.Request(audio=str(empty)), "WORKER", "")
-
-
 def test_clear_removes_only_emoflame_takes_and_restores_the_replaced_action(ext, scene):
     import bpy
 
@@ -476,3 +462,61 @@ def test_clear_removes_only_emoflame_takes_and_restores_the_replaced_action(ext,
     assert bpy.ops.emoflame.clear_takes(scope="TARGET") == {"FINISHED"}
     assert sorted(a.name for a in bpy.data.actions) == ["MyLipSync", "Unrelated"]
     assert key.animation_data.action == mine and key.animation_data.action_slot == slot
+
+
+# --- the real core, in Blender and in a worker process -------------------------------------------
+
+@pytest.fixture
+def prefs(ext):
+    import bpy
+
+    preferences = bpy.context.preferences.addons[PACKAGE].preferences
+    saved = (preferences.run_mode, preferences.python_path)
+    yield preferences
+    preferences.run_mode, preferences.python_path = saved
+
+
+def test_generate_on_real_speech_gives_the_same_take_in_blender_and_in_a_worker(ext, scene, speech, prefs):
+    import bpy
+
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    bpy.ops.emoflame.add_avatar()
+    key = bpy.context.active_object.data.shape_keys
+    curves = {}
+    for mode in ("BLENDER", "WORKER"):
+        prefs.run_mode, prefs.python_path = mode, sys.executable
+        assert bpy.ops.emoflame.generate("EXEC_DEFAULT", audio=str(speech), emotion="happy", seed=3) == {"FINISHED"}
+        fcurves = _fcurves(key)
+        curves[mode] = {path: np.array([p.co for p in f.keyframe_points]) for (path, _), f in fcurves.items()}
+    assert curves["BLENDER"].keys() == curves["WORKER"].keys()
+    jaw = curves["WORKER"]['key_blocks["jawOpen"].value']
+    assert jaw.shape == (100, 2) and (jaw[0, 0], jaw[-1, 0]) == (1.0, 100.0)  # 4.0 s at 25 fps from frame 1
+    assert jaw[:, 1].max() > 0.2 and jaw[:, 1].min() < 0.05  # the mouth opens and closes
+    smile = curves["WORKER"]['key_blocks["mouthSmile_L"].value'][:, 1]
+    assert smile.mean() > 0.1  # happy
+    for path, co in curves["BLENDER"].items():
+        np.testing.assert_allclose(co, curves["WORKER"][path], atol=1e-6, err_msg=path)
+    assert len(scene.sequence_editor.strips_all) == 1 and scene.frame_end >= 100
+
+
+def test_worker_process_reports_a_user_error_in_one_line_and_cancels(ext, speech, tmp_path):
+    worker = ext("addon.worker")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    job = worker.start_job(worker.Request(audio=str(empty)), "WORKER", sys.executable)
+    job.wait(120)
+    with pytest.raises(worker.JobError) as failure:
+        job.result()
+    assert failure.value.user_error and "\n" not in str(failure.value) and "empty.wav" in str(failure.value)
+
+    job = worker.start_job(worker.Request(audio=str(speech)), "WORKER", sys.executable)
+    time.sleep(0.5)
+    assert not job.poll().done
+    start = time.perf_counter()
+    job.cancel()
+    assert job._proc.poll() is not None and time.perf_counter() - start < 4.0
+    assert not Path(job._dir.name).exists()
+
+    errors = ext("core.errors")
+    with pytest.raises(errors.EmoflameError, match="Python Interpreter"):
+        worker.start_job(worker.Request(audio=str(empty)), "WORKER", "")
