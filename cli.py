@@ -116,12 +116,16 @@ def _animate_and_write(args: argparse.Namespace) -> int:
 
     log.info("building the Blender scene")
     scene, face = build_scene(clip, flame_model=args.flame_model)
+    from . import default_avatar
     from .addon.blend_file import save_blend
-    from .renderers.blender_video import configure_render, render_video
+    from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
 
-    # Configured even without --render, so F12 / Render Animation in the saved file gives the video.
+    # Configured even without --render, so Render Animation in the saved file gives the video.
     configure_render(scene, engine=args.render_engine, resolution=args.resolution)
-    written.append(save_blend(args.output, force=args.force))
+    avatar = default_avatar()
+    frame_face(scene, face, avatar.landmarks(avatar.vertices))
+    with quiet_stdout():
+        written.append(save_blend(args.output, force=args.force))
     if args.render:
         log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, args.render_engine)
         written.append(render_video(scene, args.render, force=args.force, progress=progress))
@@ -135,8 +139,7 @@ def build_scene(clip, flame_model: Path | None = None):
 
     The default avatar as a mesh with its shape keys, a new Action with ``clip`` written through
     the avatar's rig map (or, with ``flame_model``, through that model's expression basis), the
-    recording as a sound strip on frame 1, the frame rate and range, and a camera framed on the
-    face's landmarks.
+    recording as a sound strip on frame 1, the frame rate and range.
 
     Returns:
         ``(scene, face_object)``.
@@ -148,7 +151,6 @@ def build_scene(clip, flame_model: Path | None = None):
     from .addon.avatar_object import add_avatar_object
     from .addon.blend_file import set_scene_timing
     from .addon.sound import add_sound_strip
-    from .renderers.blender_video import frame_face
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -160,7 +162,6 @@ def build_scene(clip, flame_model: Path | None = None):
     if clip.audio_path:
         add_sound_strip(scene, clip.audio_path, frame_start=first)
     set_scene_timing(scene, clip.fps, first, last)
-    frame_face(scene, face, avatar.landmarks(avatar.vertices))
     return scene, face
 
 
@@ -196,12 +197,12 @@ def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]
 
     paths = [p for p, _ in outputs]
     for path, suffix in outputs:
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; give a file name such as {path / ('take' + suffix)}")
         if path.suffix.lower() != suffix:
             raise OutputError(f"{path} should end in {suffix}; name the file {path.with_suffix(suffix).name}")
         if paths.count(path) > 1:
             raise OutputError(f"{path} is given as two outputs; give each output its own file name")
-        if path.is_dir():
-            raise OutputError(f"{path} is a folder; give a file name such as {path / ('take' + suffix)}")
         if path.exists() and not force:
             raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
     created = []
