@@ -15,7 +15,7 @@ import os
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
-from ..core.errors import EmoflameError, EmotionError, IntensityError
+from ..core.errors import EmoflameError, EmotionError, IntensityError, RigError
 from . import rigs
 from .preferences import get_preferences
 from .worker import JobCancelled, JobError, Request, start_job
@@ -91,6 +91,10 @@ class GenerateSession:
             clip = self.job.result()
         finally:
             self._release()
+        try:
+            self.info.mesh.name
+        except ReferenceError:  # the user deleted the object while the core ran
+            raise RigError("the target object was deleted while generating: select a face and Generate again") from None
         target = rigs.prepare_target(self.info)
         actions = rigs.write_take(target, clip, frame_start=self.frame_start)
         if self.strip_name is None:

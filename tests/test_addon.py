@@ -54,8 +54,10 @@ def ext(extension_zip, tmp_path_factory):
     assert result == {"FINISHED"}
     assert PACKAGE in bpy.context.preferences.addons
     yield lambda name: importlib.import_module(f"{PACKAGE}.{name}")
-    bpy.ops.preferences.addon_disable(module=PACKAGE)
-    repos.remove(repo)
+    if PACKAGE in bpy.context.preferences.addons:
+        bpy.ops.preferences.addon_disable(module=PACKAGE)
+    if REPO_MODULE in [r.module for r in repos]:
+        repos.remove(repos[[r.module for r in repos].index(REPO_MODULE)])
 
 
 @pytest.fixture
@@ -520,3 +522,18 @@ def test_worker_process_reports_a_user_error_in_one_line_and_cancels(ext, speech
     errors = ext("core.errors")
     with pytest.raises(errors.EmoflameError, match="Python Interpreter"):
         worker.start_job(worker.Request(audio=str(empty)), "WORKER", "")
+
+
+def test_blender_command_animates_real_speech_into_a_blend(ext, speech, tmp_path, capsys):
+    """What ``blender -c emoflame animate …`` runs (the wheel has no blender binary to invoke it)."""
+    import bpy
+
+    out = tmp_path / "line.blend"
+    assert ext("addon.command").run_command([str(speech_arg) for speech_arg in
+                                             ("animate", speech, "--emotion", "sad", "-o", out, "-q")]) == 0
+    assert out.is_file() and str(out) in capsys.readouterr().out
+    # The command must not switch the extension off while it runs (factory settings would).
+    assert PACKAGE in bpy.context.preferences.addons
+    with bpy.data.libraries.load(str(out)) as (data_from, _):
+        takes = [name for name in data_from.actions if "_sad_take" in name]
+    assert len(takes) == 1
