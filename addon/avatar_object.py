@@ -18,12 +18,14 @@ import numpy as np
 AVATAR_PROPERTY = "emoflame_avatar"
 COLOR_ATTRIBUTE = "emoflame_color"
 
-# Principled BSDF settings per region: wet eyes and tongue are glossy, skin is soft.
+# Principled BSDF settings per region: wet eyes and tongue are glossy, skin is soft. The
+# subsurface scale is in metres: skin scatters light over millimetres (Blender's default 5 cm
+# turns a life-size head into wax).
 _MATERIALS = {
-    "skin": {"Roughness": 0.55, "Subsurface Weight": 0.15},
+    "skin": {"Roughness": 0.55, "Subsurface Weight": 0.2, "Subsurface Scale": 0.003},
     "eyes": {"Roughness": 0.08, "Coat Weight": 0.6},
     "teeth": {"Roughness": 0.3},
-    "tongue": {"Roughness": 0.25, "Subsurface Weight": 0.1},
+    "tongue": {"Roughness": 0.25, "Subsurface Weight": 0.2, "Subsurface Scale": 0.002},
 }
 
 
@@ -62,7 +64,8 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
 
     attribute = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
     rgba = np.concatenate([colors, np.ones((len(colors), 1), np.float32)], axis=1)
-    attribute.data.foreach_set("color", rgba.ravel())
+    # The avatar's colours are display (sRGB) values; a float attribute holds scene-linear ones.
+    attribute.data.foreach_set("color_srgb", rgba.ravel())
     mesh.color_attributes.active_color = attribute
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
 
@@ -120,13 +123,19 @@ def _assign_materials(mesh, avatar, faces: np.ndarray, colors: np.ndarray) -> No
     mesh.polygons.foreach_set("material_index", region)
 
 
+def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB display values in [0, 1] to scene-linear (IEC 61966-2-1)."""
+    rgb = np.asarray(rgb, np.float64)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
 def _vertex_color_material(name: str, mean_rgb: np.ndarray, settings: dict) -> bpy.types.Material:
     """A Principled material whose base colour is the vertex colour attribute.
 
     ``diffuse_color`` (the viewport / Workbench material colour) is the region's mean colour.
     """
     material = bpy.data.materials.new(name)
-    material.diffuse_color = (*map(float, mean_rgb), 1.0)
+    material.diffuse_color = (*map(float, _srgb_to_linear(mean_rgb)), 1.0)
     nodes = material.node_tree.nodes
     bsdf = nodes["Principled BSDF"]
     color = nodes.new("ShaderNodeVertexColor")
