@@ -429,11 +429,8 @@ def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
     worker = ext("addon.worker")
 
     def slow(**kwargs):
-        def step(x):
-            return x + 1
-        total = 0
-        while True:  # pure Python: every call is a cancellation point
-            total = step(total)
+        while True:  # stands in for a core that never ends
+            time.sleep(0.01)
 
     job = worker.ThreadJob(worker.Request(audio=str(speech)), run=slow)
     time.sleep(0.2)
@@ -441,6 +438,13 @@ def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
     start = time.perf_counter()
     job.cancel()
     assert job.poll().done and time.perf_counter() - start < 1.0
+    with pytest.raises(worker.JobCancelled):
+        job.result()
+
+    job = worker.ThreadJob(worker.Request(audio=str(speech), emotion="happy"))  # the real core
+    time.sleep(0.5)
+    job.cancel()
+    assert job.poll().done
     with pytest.raises(worker.JobCancelled):
         job.result()
 
