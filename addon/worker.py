@@ -92,7 +92,10 @@ class JobCancelled(BaseException):
 
 def torch_in_blender() -> bool:
     """Whether torch can be imported by this interpreter (checked without importing it)."""
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class ThreadJob:
