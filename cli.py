@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--clip", type=Path, metavar="OUT.npz",
                          help="also save the AnimationClip (for the add-on, or another rig)")
     animate.add_argument("--flame-model", type=Path, metavar="MODEL.pkl",
-                         help="your FLAME model file (generic_model.pkl, flame2023.pkl): put the "
-                              "animation on its 100 expression coefficients instead of the default "
-                              "avatar's shape keys")
+                         help="your FLAME model file (generic_model.pkl, flame2023.pkl): animate "
+                              "that head, rigged as the MPI FLAME add-on does (Exp keys, jaw bone), "
+                              "instead of the default avatar")
     animate.add_argument("--force", action="store_true", help="replace output files that exist")
     animate.set_defaults(run=run_animate)
     return parser
@@ -94,6 +94,11 @@ def run_animate(args: argparse.Namespace) -> int:
     """``emoflame animate``: check the outputs, animate, write the .blend, then render."""
     outputs = [(args.output, ".blend"), (args.render, ".mp4"), (args.clip, ".npz")]
     outputs = [(Path(p).expanduser().resolve(), suffix) for p, suffix in outputs if p is not None]
+    if args.flame_model is not None and not args.flame_model.expanduser().is_file():
+        from .core.errors import ModelFileError
+
+        raise ModelFileError(f"FLAME model file not found: {args.flame_model}; download generic_model.pkl or "
+                             f"flame2023.pkl from https://flame.is.tue.mpg.de and give its path")
     created = check_outputs(outputs, force=args.force)
     try:
         return _animate_and_write(args)
@@ -115,15 +120,13 @@ def _animate_and_write(args: argparse.Namespace) -> int:
         written.append(_save_clip(clip, args.clip, force=args.force))
 
     log.info("building the Blender scene")
-    scene, face = build_scene(clip, flame_model=args.flame_model)
-    from . import default_avatar
+    scene, face, landmarks = build_scene(clip, flame_model=args.flame_model)
     from .addon.blend_file import save_blend
     from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
 
     # Configured even without --render, so Render Animation in the saved file gives the video.
     configure_render(scene, engine=args.render_engine, resolution=args.resolution)
-    avatar = default_avatar()
-    frame_face(scene, face, avatar.landmarks(avatar.vertices))
+    frame_face(scene, face, landmarks)
     with quiet_stdout():
         written.append(save_blend(args.output, force=args.force))
     if args.render:
@@ -137,12 +140,14 @@ def _animate_and_write(args: argparse.Namespace) -> int:
 def build_scene(clip, flame_model: Path | None = None):
     """Empty the Blender session and build the scene for ``clip``.
 
-    The default avatar as a mesh with its shape keys, a new Action with ``clip`` written through
-    the avatar's rig map (or, with ``flame_model``, through that model's expression basis), the
-    recording as a sound strip on frame 1, the frame rate and range.
+    The default avatar as a mesh with its shape keys and a new Action of ``clip`` written through
+    the avatar's rig map; or, with ``flame_model``, that FLAME model as an MPI-style rig (Exp and
+    Pose keys, a jaw bone) driven by ``addon.rigs``. Then the recording as a sound strip on
+    frame 1, the frame rate and range.
 
     Returns:
-        ``(scene, face_object)``.
+        ``(scene, face_object, landmarks)``: landmarks (68, 3) in the face object's local
+        coordinates, metres, for framing the camera.
     """
     import bpy
 
@@ -151,28 +156,30 @@ def build_scene(clip, flame_model: Path | None = None):
     from .addon.avatar_object import add_avatar_object
     from .addon.blend_file import set_scene_timing
     from .addon.sound import add_sound_strip
+    from .core.flame.rigmap import rigmap_for_avatar
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     avatar = default_avatar()
-    face = add_avatar_object(avatar)
-    write_action(face.data.shape_keys, clip, _rigmap(avatar, flame_model))
+    if flame_model is None:
+        face = add_avatar_object(avatar)
+        write_action(face.data.shape_keys, clip, rigmap_for_avatar(avatar))
+        landmarks = avatar.landmarks(avatar.vertices)
+    else:
+        from .addon import rigs
+        from .addon.avatar_object import add_flame_object
+        from .core.flame.model import load_flame_model
+
+        model = load_flame_model(flame_model)
+        face = add_flame_object(model)
+        rigs.write_take(rigs.prepare_target(rigs.describe_target(face), avatar), clip)
+        landmarks = avatar.landmarks(model.v_template.numpy())
     first = 1
     last = first + round(clip.audio_offset * clip.fps) + clip.num_frames - 1
     if clip.audio_path:
         add_sound_strip(scene, clip.audio_path, frame_start=first)
     set_scene_timing(scene, clip.fps, first, last)
-    return scene, face
-
-
-def _rigmap(avatar, flame_model: Path | None):
-    from .core.flame import rigmap
-
-    if flame_model is None:
-        return rigmap.rigmap_for_avatar(avatar)
-    from .core.flame.model import load_flame_model
-
-    return rigmap.rigmap_for_flame(load_flame_model(flame_model), avatar)
+    return scene, face, landmarks
 
 
 def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]:

@@ -51,16 +51,7 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
     faces = np.concatenate([avatar.faces, interior.faces + avatar.num_vertices]).astype(np.int32)  # (F, 3)
     colors = np.concatenate([avatar.vertex_colors, interior.vertex_colors]).astype(np.float32)  # (V, 3)
 
-    mesh = bpy.data.meshes.new(name)
-    mesh.vertices.add(len(vertices))
-    mesh.vertices.foreach_set("co", vertices.ravel())
-    mesh.loops.add(faces.size)
-    mesh.loops.foreach_set("vertex_index", faces.ravel())
-    mesh.polygons.add(len(faces))
-    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
-    mesh.update(calc_edges=True)
-    if mesh.validate():
-        raise ValueError(f"avatar mesh {name!r} had invalid geometry (Blender had to repair it)")
+    mesh = _new_mesh(name, vertices, faces)
 
     attribute = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
     rgba = np.concatenate([colors, np.ones((len(colors), 1), np.float32)], axis=1)
@@ -78,6 +69,97 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
     (collection or bpy.context.scene.collection).objects.link(obj)
     _add_shape_keys(obj, avatar, vertices)
     return obj
+
+
+def _new_mesh(name: str, vertices: np.ndarray, faces: np.ndarray) -> bpy.types.Mesh:
+    """A triangle mesh from (V, 3) vertices and (F, 3) faces, set in bulk."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", np.asarray(vertices, np.float32).ravel())
+    mesh.loops.add(faces.size)
+    mesh.loops.foreach_set("vertex_index", np.asarray(faces, np.int32).ravel())
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.update(calc_edges=True)
+    if mesh.validate():
+        raise ValueError(f"mesh {name!r} had invalid geometry (Blender had to repair it)")
+    return mesh
+
+
+def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.types.Object:
+    """Build a user's FLAME model as the MPI FLAME Blender add-on lays it out.
+
+    A mesh of the model's mean shape (``betas`` = 0) with shape keys ``Exp1..ExpE`` (the
+    expression basis, weight = coefficient) and ``Pose1..Pose36`` (the pose correctives), skinned
+    by an armature whose bones ``root``, ``neck``, ``jaw``, ``eye_L``, ``eye_R`` sit on the
+    regressed joints, with one vertex group per bone from the model's LBS weights (Li et al.,
+    "Learning a model of facial shape and expression from 4D scans", Sec. 3). ``addon.rigs``
+    drives such a rig: Exp keys, the jaw bone and its correctives.
+
+    Args:
+        model: a core.flame.model.FLAME (``load_flame_model``): ``v_template`` (5023, 3),
+            ``shapedirs`` (5023, 3, betas + E), ``posedirs`` (36, 5023 * 3), ``J_regressor``
+            (5, 5023), ``parents`` (5,), ``lbs_weights`` (5023, 5), ``faces`` (F, 3).
+        name: the mesh object's name; the armature is ``<name>_rig``.
+
+    Returns:
+        The mesh object, parented to the armature (which carries the z-up rotation).
+    """
+    vertices = model.v_template.detach().cpu().numpy().astype(np.float32)  # (V, 3) metres
+    faces = model.faces.detach().cpu().numpy().astype(np.int32)
+    expression = model.shapedirs[:, :, model.num_betas:].detach().cpu().numpy()  # (V, 3, E)
+    posedirs = model.posedirs.detach().cpu().numpy().reshape(-1, len(vertices), 3)  # (36, V, 3)
+    joints = model.J_regressor.detach().cpu().numpy() @ vertices  # (5, 3)
+    parents = model.parents.detach().cpu().numpy()
+    weights = model.lbs_weights.detach().cpu().numpy()  # (V, 5)
+
+    collection = collection or bpy.context.scene.collection
+    armature = bpy.data.objects.new(f"{name}_rig", bpy.data.armatures.new(f"{name}_rig"))
+    armature.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    collection.objects.link(armature)
+    bone_names = FLAME_BONES[: len(joints)]
+    _add_bones(armature, joints, parents, bone_names)
+
+    obj = bpy.data.objects.new(name, _new_mesh(name, vertices, faces))
+    obj.data.shade_smooth()
+    obj.parent = armature
+    collection.objects.link(obj)
+    for j, bone in enumerate(bone_names):
+        group = obj.vertex_groups.new(name=bone)
+        for weight in np.unique(weights[:, j][weights[:, j] > 0]):
+            group.add(np.flatnonzero(weights[:, j] == weight).tolist(), float(weight), "REPLACE")
+    obj.modifiers.new("Armature", "ARMATURE").object = armature
+
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for i in range(expression.shape[2]):
+        obj.shape_key_add(name=f"Exp{i + 1}", from_mix=False).data.foreach_set("co", (vertices + expression[:, :, i]).ravel())
+    for i, delta in enumerate(posedirs):
+        obj.shape_key_add(name=f"Pose{i + 1}", from_mix=False).data.foreach_set("co", (vertices + delta).ravel())
+    return obj
+
+
+#: FLAME's joints in the model's order: global, neck, jaw, left eye, right eye.
+FLAME_BONES = ("root", "neck", "jaw", "eye_L", "eye_R")
+
+
+def _add_bones(armature, joints: np.ndarray, parents: np.ndarray, names) -> None:
+    """Edit bones on the joints (heads), pointing up (+y in FLAME) 2 cm, parented as FLAME's tree."""
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        bones = []
+        for j, joint in enumerate(joints):
+            bone = armature.data.edit_bones.new(names[j])
+            bone.head = tuple(joint)
+            bone.tail = tuple(joint + (0.0, 0.02, 0.0))
+            if parents[j] >= 0:
+                bone.parent = bones[parents[j]]
+            bones.append(bone)
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+        view_layer.objects.active = previous
 
 
 def _add_shape_keys(obj, avatar, vertices: np.ndarray) -> None:

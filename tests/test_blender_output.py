@@ -201,3 +201,34 @@ def test_render_settings_give_h264_with_aac(face):
     assert (settings.engine, settings.resolution_x, settings.resolution_y) == ("CYCLES", 256, 256)
     assert (settings.image_settings.media_type, settings.ffmpeg.format) == ("VIDEO", "MPEG4")
     assert (settings.ffmpeg.codec, settings.ffmpeg.audio_codec) == ("H264", "AAC")
+
+
+def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data, tmp_path, avatar):
+    """A FLAME model (synthetic bases on the real topology: no real model file is shipped)."""
+    from flame_fixtures import synthetic_flame_arrays, write_numpy_pickle
+
+    from emoflame.addon import rigs
+    from emoflame.addon.avatar_object import FLAME_BONES, add_flame_object
+    from emoflame.core.flame.model import load_flame_model
+
+    model = load_flame_model(write_numpy_pickle(synthetic_flame_arrays(shared_data), tmp_path / "flame.pkl"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    face = add_flame_object(model)
+    names = [b.name for b in face.data.shape_keys.key_blocks]
+    assert names == ["Basis", *(f"Exp{i}" for i in range(1, 101)), *(f"Pose{i}" for i in range(1, 37))]
+    rest = model.v_template.numpy()
+    exp7 = model.shapedirs[:, :, model.num_betas + 6].numpy()
+    np.testing.assert_allclose(_coords(face.data.shape_keys.key_blocks["Exp7"]), rest + exp7, atol=1e-6)
+    armature = face.parent
+    assert [b.name for b in armature.data.bones] == list(FLAME_BONES)
+    joints = model.J_regressor.numpy() @ rest
+    np.testing.assert_allclose(armature.data.bones["jaw"].head_local, joints[2], atol=1e-6)
+    assert armature.data.bones["jaw"].parent.name == "neck"
+    jaw_group = face.vertex_groups["jaw"].index
+    weights = np.array([sum(g.weight for g in v.groups if g.group == jaw_group) for v in face.data.vertices])
+    np.testing.assert_allclose(weights, model.lbs_weights.numpy()[:, 2], atol=1e-6)
+    # The add-on recognises it as an MPI FLAME rig with a jaw bone, and writes a take on it.
+    info = rigs.describe_target(face)
+    assert (info.kind, info.armature) == (rigs.MPI_FLAME, armature)
+    actions = rigs.write_take(rigs.prepare_target(info, avatar), _clip(frames=20, audio="a.wav"))
+    assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_jaw"]

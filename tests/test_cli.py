@@ -156,3 +156,10 @@ def test_help_is_instant_and_imports_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert "--render-engine {workbench,eevee,cycles}" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_missing_flame_model_is_named_before_any_work(speech, tmp_path, capsys):
+    code = main(["animate", str(speech), "-o", str(tmp_path / "take.blend"), "--flame-model", str(tmp_path / "generic_model.pkl")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "FLAME model file not found" in err[0] and "flame.is.tue.mpg.de" in err[0]
+    assert list(tmp_path.iterdir()) == []
