@@ -192,6 +192,20 @@ def test_registered_command_shares_the_console_parser(ext, capsys):
 
 # --- rigs ----------------------------------------------------------------------------------------
 
+@pytest.mark.xfail(strict=True, reason="bpy 5.0 adds shape keys at value 1 and avatar_object._add_shape_keys leaves "
+                   "them there: every blendshape shows at full weight (cheekRaiser_L/_R, which no channel keys, stay on)")
+def test_added_avatar_is_at_rest(ext, scene, avatar):
+    import bpy
+
+    assert bpy.ops.emoflame.add_avatar() == {"FINISHED"}
+    head = bpy.context.active_object
+    assert head.select_get() and head.location == scene.cursor.location
+    evaluated = head.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(len(evaluated.data.vertices) * 3, np.float32)
+    evaluated.data.vertices.foreach_get("co", co)
+    assert np.abs(co.reshape(-1, 3)[: avatar.num_vertices] - avatar.vertices).max() < 1e-6
+
+
 def test_default_avatar_take_goes_to_a_new_action_and_leaves_the_users_action_alone(ext, scene, avatar):
     import bpy
 
