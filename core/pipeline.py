@@ -81,7 +81,14 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
         emotion=str(emotion), audio_path=str(os.path.abspath(audio)), audio_offset=0.0,
         meta={
             "engine": engine, "seed": int(seed), "emotion_class": mood,
-            "intensity": intensity if isinstance(intensity, str) else "curve" if np.ndim(intensity) else float(intensity),
+            "intensity": _describe(intensity),
             "phones": "aligned to transcript" if text else "recognised", "seconds": round(time.perf_counter() - started, 3),
         },
     )
+
+
+def _describe(intensity) -> str | float:
+    """The intensity control as it goes into the clip's provenance."""
+    if isinstance(intensity, (str, os.PathLike)):
+        return str(intensity)
+    return "per-frame array" if np.ndim(intensity) else float(intensity)

@@ -2,11 +2,12 @@
 
 Phone recognition invents bilabials (an M where the audio is N or D, P's inside vowels), and a
 lip closure in the wrong place is the most visible lip-sync error there is. A real closure
-silences the mouth's high frequencies: during the hold of P/B almost nothing is radiated, and
-the murmur of M passes only low frequencies through the nose (Stevens, "Acoustic Phonetics",
-2000, ch. 7 and 9). A recognised bilabial whose 2–8 kHz energy does not drop well below its
-neighbours' is re-labelled as the alveolar of the same manner (P→T, B→D, M→N), which keeps the
-jaw and timing but leaves the lips open.
+silences the mouth: during the hold of P/B nothing is radiated above the voice bar, and the
+murmur of M passes almost nothing above 1 kHz through the nose (Stevens, "Acoustic Phonetics",
+2000, ch. 7 and 9), while every vowel keeps its second and third formants there. A recognised
+bilabial whose 1–5 kHz level does not fall far below the utterance's loud frames is re-labelled
+as the alveolar of the same manner (P→T, B→D, M→N), which keeps the jaw and timing but leaves
+the lips open. (The signal cannot tell M from N: a nasal recognised as M is kept.)
 """
 
 from __future__ import annotations
@@ -20,35 +21,35 @@ from .features import HOP
 from .load import SAMPLE_RATE
 from .phones import SPHINX_FPS, Phone
 
-HIGH_BAND_HZ = 2000.0
-STOP_DROP_DB = 25.0
-"""P/B: the hold is near-silent; on arctic_a0007 the P of "superlative" drops 47 dB."""
-NASAL_DROP_DB = 15.0
-"""M: the nasal murmur keeps some energy, so less is asked of it."""
-FLANK_S = 0.08
-"""Seconds either side of the phone where its neighbours' high-band level is taken."""
+BAND_HZ = (1000.0, 5000.0)
+STOP_LEVEL_DB = -30.0
+"""P/B: the hold is near-silent. On arctic_a0007 the P of "superlative" sits at -43 dB under the
+loud frames; a vowel stretch mislabelled P at -26 dB."""
+NASAL_LEVEL_DB = -15.0
+"""M: the nasal murmur keeps a little energy (-18 to -25 dB for the nasals of arctic_a0007);
+vowels stay above -15 dB."""
+QUANTILE = 25
+"""Percentile of the level inside the phone that is compared: robust to its edges."""
 
 _ALVEOLAR = {"P": "T", "B": "D", "M": "N"}
 
 
-def high_band_level(samples: np.ndarray) -> np.ndarray:
-    """(M,) dB: RMS level above 2 kHz in 10 ms frames (frame j covers samples [160 j, 160 (j+1)))."""
-    sos = scipy.signal.butter(4, HIGH_BAND_HZ, "highpass", fs=SAMPLE_RATE, output="sos")
-    high = scipy.signal.sosfilt(sos, samples)
-    n = len(high) // HOP
-    rms = np.sqrt(np.mean(high[: n * HOP].reshape(n, HOP) ** 2, axis=1))
-    return 20 * np.log10(np.maximum(rms, 1e-6))
+def band_level(samples: np.ndarray) -> np.ndarray:
+    """(M,) dB: RMS level in 1–5 kHz in 10 ms frames (frame j covers samples [160 j, 160 (j+1))),
+    relative to the recording's 95th percentile."""
+    sos = scipy.signal.butter(4, BAND_HZ, "bandpass", fs=SAMPLE_RATE, output="sos")
+    band = scipy.signal.sosfilt(sos, samples)
+    n = len(band) // HOP
+    rms = np.sqrt(np.mean(band[: n * HOP].reshape(n, HOP) ** 2, axis=1))
+    level = 20 * np.log10(np.maximum(rms, 1e-7))
+    return level - np.percentile(level, 95)
 
 
-def closure_drop(level: np.ndarray, phone: Phone) -> float:
-    """dB by which the high band inside ``phone`` falls below the louder of its neighbours."""
-    start, end = int(round(phone.start * SPHINX_FPS)), max(int(round(phone.end * SPHINX_FPS)), int(round(phone.start * SPHINX_FPS)) + 1)
-    flank = int(round(FLANK_S * SPHINX_FPS))
-    inside = level[start:end]
-    around = np.concatenate([level[max(0, start - flank) : start], level[end : end + flank]])
-    if not len(inside) or not len(around):
-        return 0.0
-    return float(around.max() - inside.min())
+def closure_level(level: np.ndarray, phone: Phone) -> float:
+    """dB (≤ 0 mostly): the 1–5 kHz level inside ``phone`` relative to the loud frames."""
+    start = int(round(phone.start * SPHINX_FPS))
+    inside = level[start : max(int(round(phone.end * SPHINX_FPS)), start + 1)]
+    return float(np.percentile(inside, QUANTILE)) if len(inside) else 0.0
 
 
 def confirm_bilabials(samples: np.ndarray, phones: list[Phone]) -> list[Phone]:
@@ -61,12 +62,12 @@ def confirm_bilabials(samples: np.ndarray, phones: list[Phone]) -> list[Phone]:
     Returns:
         The same phones, unconfirmed bilabials renamed P→T, B→D, M→N.
     """
-    level = high_band_level(samples)
+    level = band_level(samples)
     out = []
     for p in phones:
         if p.name in _ALVEOLAR:
-            needed = NASAL_DROP_DB if p.name == "M" else STOP_DROP_DB
-            if closure_drop(level, p) < needed:
+            needed = NASAL_LEVEL_DB if p.name == "M" else STOP_LEVEL_DB
+            if closure_level(level, p) > needed:
                 p = dataclasses.replace(p, name=_ALVEOLAR[p.name])
         out.append(p)
     return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
+import soxr
 
 from .load import SAMPLE_RATE
 
@@ -95,8 +96,11 @@ def prosody(samples: np.ndarray, fps: float) -> Prosody:
     """
     rms = librosa.feature.rms(y=samples, frame_length=400, hop_length=HOP, center=True)[0]
     loudness = 20 * np.log10(np.maximum(rms, 1e-5))
-    f0 = librosa.yin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP)
-    f0 = f0[: len(loudness)]
+    # Speaking F0 needs no more than 4 kHz of bandwidth: YIN at 8 kHz halves its cost.
+    low_rate = SAMPLE_RATE // 2
+    f0 = librosa.yin(soxr.resample(samples, SAMPLE_RATE, low_rate), fmin=F0_MIN, fmax=F0_MAX, sr=low_rate,
+                     frame_length=512, hop_length=HOP // 2)
+    f0 = np.pad(f0, (0, max(0, len(loudness) - len(f0))), mode="edge")[: len(loudness)]
     loud = loudness > np.percentile(loudness, 95) - 25
     log_f0 = np.log2(f0)
     steady = np.abs(log_f0 - _median3(log_f0)) < 0.1

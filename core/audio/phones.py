@@ -9,9 +9,7 @@ words). Alignment is far more accurate; recognition is what works without text.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -40,18 +38,15 @@ class Phone:
     end: float
 
 
-_lock = threading.Lock()  # a pocketsphinx Decoder is not re-entrant
-
-
-@lru_cache(maxsize=1)
 def _phone_decoder():
+    """A fresh decoder for every recording: a reused one carries its cepstral-mean estimate
+    over from the last recording and gives different phones for the same audio."""
     from pocketsphinx import Decoder, get_model_path
 
     phone_lm = os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
     return Decoder(allphone=phone_lm, lm=None, backtrace=True, lw=PHONE_LANGUAGE_WEIGHT, loglevel="FATAL")
 
 
-@lru_cache(maxsize=1)
 def _align_decoder():
     from pocketsphinx import Decoder
 
@@ -73,12 +68,11 @@ def recognise_phones(samples: np.ndarray) -> list[Phone]:
         Contiguous phones covering the recording, silences as ``SIL``. Expect about 4 phones in
         10 wrong; bilabials in particular are over-detected (see :mod:`.closures`).
     """
-    with _lock:
-        decoder = _phone_decoder()
-        decoder.start_utt()
-        decoder.process_raw(to_pcm16(samples), full_utt=True)
-        decoder.end_utt()
-        segments = [(s.word, s.start_frame, s.end_frame) for s in decoder.seg() or []]
+    decoder = _phone_decoder()
+    decoder.start_utt()
+    decoder.process_raw(to_pcm16(samples), full_utt=True)
+    decoder.end_utt()
+    segments = [(s.word, s.start_frame, s.end_frame) for s in decoder.seg() or []]
     return _merge_silence([
         Phone(_plain(word), start / SPHINX_FPS, (end + 1) / SPHINX_FPS) for word, start, end in segments
     ])
@@ -104,30 +98,29 @@ def align_phones(samples: np.ndarray, transcript: str) -> list[Phone]:
     """
     words = words_of(transcript)
     pcm = to_pcm16(samples)
-    with _lock:
-        decoder = _align_decoder()
-        for word in set(words):
-            if decoder.lookup_word(word) is None:
-                decoder.add_word(word, guess_pronunciation(word), False)
-        try:
-            decoder.set_align_text(" ".join(words))
-        except RuntimeError as exc:
-            raise TranscriptError(f"cannot align to the transcript ({exc}); check its words") from None
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        spans = [(s.word, s.start_frame, s.end_frame, s.ascore) for s in decoder.seg() or []]
-        if not spans:
-            raise TranscriptError(_MISMATCH.format(why="no alignment of its words fits the audio"))
-        decoder.set_alignment()
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        alignment = decoder.get_alignment()
-        phones = [] if alignment is None else [
-            Phone(_plain(p.name), p.start / SPHINX_FPS, (p.start + p.duration) / SPHINX_FPS)
-            for word in alignment for p in word
-        ]
+    decoder = _align_decoder()
+    for word in sorted(set(words)):
+        if decoder.lookup_word(word) is None:
+            decoder.add_word(word, guess_pronunciation(word), False)
+    try:
+        decoder.set_align_text(" ".join(words))
+    except RuntimeError as exc:
+        raise TranscriptError(f"cannot align to the transcript ({exc}); check its words") from None
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    spans = [(s.word, s.start_frame, s.end_frame, s.ascore) for s in decoder.seg() or []]
+    if not spans:
+        raise TranscriptError(_MISMATCH.format(why="no alignment of its words fits the audio"))
+    decoder.set_alignment()
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    alignment = decoder.get_alignment()
+    phones = [] if alignment is None else [
+        Phone(_plain(p.name), p.start / SPHINX_FPS, (p.start + p.duration) / SPHINX_FPS)
+        for word in alignment for p in word
+    ]
     if not phones:
         raise TranscriptError(_MISMATCH.format(why="the phone alignment failed"))
     _check_alignment(samples, spans)

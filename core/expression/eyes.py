@@ -21,7 +21,7 @@ from ..channels import CHANNEL_INDEX
 BLINK_INTERVAL_S = 2.6
 """Mean seconds between spontaneous blinks while talking (≈ 23 a minute)."""
 MIN_BLINK_GAP_S = 0.8
-PAUSE_BLINK_PROBABILITY = 0.6
+PAUSE_BLINK_PROBABILITY = 0.7
 """Chance of a blink at a pause of at least :data:`PAUSE_S` seconds."""
 PAUSE_S = 0.2
 FIXATION_S = 1.1

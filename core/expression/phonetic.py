@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage
 
 from ..audio.features import Prosody, frame_times, prosody
 from ..audio.phones import Phone, speech_phones
@@ -27,6 +28,7 @@ JAW_RANGE_DB = 30.0
 """The jaw opens from :data:`JAW_QUIET_GAIN` of its viseme target at this many dB below the
 utterance's loud frames, up to :data:`JAW_LOUD_GAIN` at them."""
 JAW_QUIET_GAIN, JAW_LOUD_GAIN = 0.35, 1.2
+JAW_SMOOTH_S = 0.02
 ROUNDED = 0.6
 """Pucker or funnel weight at which the lips count as fully rounded (spreading yields to it)."""
 OPEN_JAW = 0.3
@@ -105,8 +107,10 @@ def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> np.n
     return env
 
 
-def jaw_gain(loudness: np.ndarray) -> np.ndarray:
-    """(T,) factor on the jaw's viseme opening from loudness in dB, normalised per utterance."""
+def jaw_gain(loudness: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) factor on the jaw's viseme opening from loudness in dB, normalised per utterance.
+    The loudness is smoothed over ~40 ms first: the jaw is slower than the voice's flutter."""
+    loudness = scipy.ndimage.gaussian_filter1d(loudness.astype(np.float64), JAW_SMOOTH_S * fps, mode="nearest")
     loud = np.percentile(loudness, 95)
     level = np.clip((loudness - (loud - JAW_RANGE_DB)) / JAW_RANGE_DB, 0, 1)
     return JAW_QUIET_GAIN + (JAW_LOUD_GAIN - JAW_QUIET_GAIN) * level
@@ -126,7 +130,7 @@ def mouth_track(phones: list[Phone], loudness: np.ndarray, fps: float) -> MouthT
     times = frame_times(len(loudness), fps)
     mouth = coarticulate(phones, times)
     col = {c: i for i, c in enumerate(V.MOUTH_CHANNELS)}
-    mouth[:, col["jawOpen"]] = np.clip(mouth[:, col["jawOpen"]] * jaw_gain(loudness), 0, 1)
+    mouth[:, col["jawOpen"]] = np.clip(mouth[:, col["jawOpen"]] * jaw_gain(loudness, fps), 0, 1)
     closure = closure_envelope(phones, times, fps)
     for name in V.LIP_OPENING:
         closed = V.CLOSED.get(name, 0.0)

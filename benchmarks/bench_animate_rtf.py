@@ -1,0 +1,56 @@
+"""Real-time factor of emoflame.animate on a 60 s recording (imports excluded).
+
+The recording is the asterisk prompts in ../shared/data/speech (real US English, one speaker,
+8 kHz) concatenated and cut to 60 s, written as a 16-bit wav. animate() runs once on a short
+clip first, so that one-time costs (numba compiling librosa's YIN, pocketsphinx loading its
+model) are reported apart from the steady per-recording cost.
+
+    python benchmarks/bench_animate_rtf.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+REPO = Path(__file__).resolve().parents[1]
+SPEECH = REPO.parent / "shared" / "data" / "speech"
+SECONDS = 60.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs on the 60 s recording")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from emoflame import animate
+    from emoflame.core.audio.load import load_audio
+
+    parts = [load_audio(p)[0] for p in sorted(SPEECH.glob("asterisk-*.wav"))]
+    samples = np.concatenate(parts)[: int(SECONDS * 16000)]
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "asterisk_60s.wav"
+        soundfile.write(wav, samples, 16000, subtype="PCM_16")
+        start = time.perf_counter()
+        animate(REPO / "examples" / "arctic_a0007.wav", emotion="happy", progress=False)
+        print(f"first call on the 4 s example (one-time costs): {time.perf_counter() - start:.2f} s")
+        times = []
+        for run in range(args.runs):
+            start = time.perf_counter()
+            clip = animate(wav, emotion="happy", progress=False, seed=run)
+            times.append(time.perf_counter() - start)
+        print(f"{clip.num_frames} frames at {clip.fps:g} fps from {len(samples) / 16000:.1f} s of speech")
+        print(f"animate: {min(times):.2f} s best, {np.median(times):.2f} s median of {args.runs}")
+        print(f"real-time factor: {min(times) / SECONDS:.4f} best, {np.median(times) / SECONDS:.4f} median (goal < 0.05)")
+
+
+if __name__ == "__main__":
+    main()
