@@ -594,3 +594,107 @@ def test_blender_command_animates_real_speech_into_a_blend(ext, speech, tmp_path
     with bpy.data.libraries.load(str(out)) as (data_from, _):
         takes = [name for name in data_from.actions if "_sad_take" in name]
     assert len(takes) == 1
+
+
+class _Layout:
+    """Stands in for a UI layout (the bpy module cannot draw): checks every property and operator
+    a panel names exists, and records the labels."""
+
+    def __init__(self, labels):
+        object.__setattr__(self, "labels", labels)
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            import bpy
+
+            if name in ("prop", "prop_search"):
+                assert args[1] in args[0].bl_rna.properties, args[1]
+            if name == "prop_search":
+                assert args[3] in args[2].bl_rna.properties, args[3]
+            if name == "operator":
+                group, op = args[0].split(".")
+                assert getattr(getattr(bpy.ops, group), op).idname() == f"{group.upper()}_OT_{op}"
+            if name == "label":
+                self.labels.append(kwargs.get("text", ""))
+            return self
+        return call
+
+
+def _draw(panel, context):
+    labels = []
+    panel.draw(type("Panel", (), {"layout": _Layout(labels)})(), context)
+    return labels
+
+
+def test_panel_draws_in_every_state_and_names_only_real_properties(ext, scene, speech):
+    import bpy
+
+    panel = ext("addon.panel")
+    assert any("no active object" in label for label in _draw(panel.EMOFLAME_PT_main, bpy.context))
+    bpy.ops.emoflame.add_avatar()
+    settings = scene.emoflame
+    for source, emotion, intensity in (("FILE", "happy", "audio"), ("STRIP", "FREE_TEXT", "KEYED"),
+                                       ("FILE", "sad", "CONSTANT")):
+        settings.audio_source, settings.emotion, settings.intensity_mode = source, emotion, intensity
+        labels = _draw(panel.EMOFLAME_PT_main, bpy.context)
+        assert any("default avatar" in label for label in labels)
+        assert any("51 of 52 channels matched" in label for label in labels)
+    scene.sequence_editor_create().strips.new_sound("line", str(speech), channel=1, frame_start=1)
+    _draw(panel.EMOFLAME_PT_main, bpy.context)
+    assert panel.EMOFLAME_PT_channels.poll(bpy.context)
+    assert _draw(panel.EMOFLAME_PT_channels, bpy.context) == ["tongueOut"]
+
+
+def test_modal_generate_polls_on_timer_and_escape_cancels(ext, scene, speech, monkeypatch):
+    import functools
+    import types
+
+    import bpy
+
+    bpy.ops.emoflame.add_avatar()
+    scene.emoflame.audio_path = str(speech)
+    operators = ext("addon.operators")
+    release = __import__("threading").Event()
+
+    def run(**kwargs):
+        release.wait(10)
+        return _clip(ext, frames=30, jawOpen=1.0)
+
+    _stub_core(ext, monkeypatch, run)
+    cls = operators.EMOFLAME_OT_generate
+    reports = []
+
+    def operator():
+        fake = types.SimpleNamespace(report=lambda kind, text: reports.append((kind.pop(), text)),
+                                     properties=types.SimpleNamespace(is_property_set=lambda name: False),
+                                     target="", transcript="")
+        for method in ("_show", "_end", "_finish", "modal"):
+            setattr(fake, method, functools.partial(getattr(cls, method), fake))
+        # What invoke does before modal_handler_add (which takes only a real operator).
+        fake._session = operators.GenerateSession.start(bpy.context, operators.gather_settings(fake, scene))
+        fake._timer = bpy.context.window_manager.event_timer_add(0.25, window=bpy.context.window)
+        return fake
+
+    def event(kind, value="NOTHING"):
+        return types.SimpleNamespace(type=kind, value=value)
+
+    # Escape: the core is stopped, nothing is written, no undo step (CANCELLED).
+    op = operator()
+    assert op.modal(bpy.context, event("TIMER")) == {"PASS_THROUGH"}
+    assert "Esc to cancel" in bpy.context.window_manager.emoflame_status
+    assert op.modal(bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
+    assert op.modal(bpy.context, event("ESC", "PRESS")) == {"CANCELLED"}
+    assert reports[-1] == ("WARNING", "emoflame: cancelled, nothing was written")
+    assert not [a for a in bpy.data.actions if a.get("emoflame_take")] and not operators._ACTIVE
+    assert bpy.context.window_manager.emoflame_status == ""
+
+    # Timer events until the clip is ready, then one FINISHED (one undo step) with the take.
+    release.set()
+    op = operator()
+    for _ in range(100):
+        result = op.modal(bpy.context, event("TIMER"))
+        if result != {"PASS_THROUGH"}:
+            break
+        time.sleep(0.05)
+    assert result == {"FINISHED"} and reports[-1][0] == "INFO" and "frames 1–30" in reports[-1][1]
+    assert len([a for a in bpy.data.actions if a.get("emoflame_take")]) == 1
