@@ -147,3 +147,19 @@ def test_blinks_gather_at_pauses():
         after_pause += sum(np.any((times > p) & (times < p + 0.3)) for p in pauses)
         after_random += sum(np.any((times > p) & (times < p + 0.3)) for p in (3.5, 7.0, 11.5, 17.0))
     assert after_pause > 0.5 * 200 and after_pause > 3 * after_random
+
+
+@pytest.mark.parametrize("emotion", ["neutral", "happy", "angry", "surprised"])
+def test_lips_meet_on_the_default_avatar(arctic, emotion):
+    from emoflame.core.flame.avatar import default_avatar
+
+    avatar = default_avatar()
+    w, _ = run(arctic, emotion, 1.0)
+    shared = [c for c in ARKIT_CHANNELS if c in avatar.blendshape_names]
+    keys = np.zeros((len(w), len(avatar.blendshape_names)), np.float32)
+    keys[:, [avatar.blendshape_names.index(c) for c in shared]] = w[:, [CHANNEL_INDEX[c] for c in shared]]
+    lips = avatar.landmarks(avatar.vertices_for(keys))
+    gap_mm = 1000 * (lips[:, 61:64, 1].mean(axis=1) - lips[:, 65:68, 1].mean(axis=1))  # inner lip, 68-point
+    hold = frames_between(2.32, 2.44)
+    assert np.abs(gap_mm[hold]).max() < 0.3  # closed on the P (the mean head rests 1.5 mm apart)
+    assert gap_mm.max() > 12  # and well open on the vowels (16 mm on the AO of "always")

@@ -152,9 +152,9 @@ _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R"
 def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndarray:
     """Add the emotion and the eyes to the mouth so that they do not fight.
 
-    The visemes own the lips where they need them: at a bilabial closure the emotion's
-    lip-parting channels (jaw drop, lip raisers and depressors, stretch) yield, so a happy "m"
-    still closes; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
+    The visemes own the lips where they need them: at a bilabial closure the emotion's lip
+    channels (jaw drop, lip raisers and depressors, stretch, press) yield, so a happy "m" still
+    closes and an angry one does not crush the lips into each other; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
     and its lip press yields while the jaw is open for a vowel.
 
     Args:
@@ -167,6 +167,7 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndar
     """
     emotion = emotion.copy()
     emotion[:, _OPENING] *= 1 - mouth.closure[:, None]
+    emotion[:, _CLOSING] *= 1 - mouth.closure[:, None]  # no extra press on top of the viseme's own
     emotion[:, _SPREADING] *= 1 - 0.7 * mouth.rounding[:, None]
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]
