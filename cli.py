@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger("emoflame")
@@ -113,13 +114,17 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     progress = not args.quiet
     options = {"engine": args.engine} if args.engine else {}
     log.info("animating %s as %s", args.audio, args.emotion)
+    start = time.perf_counter()
     clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
                    transcript=args.transcript, fps=args.fps, seed=args.seed, progress=progress, **options)
+    seconds = time.perf_counter() - start
+    log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration, seconds)
     written = []
     if args.clip:
         written.append(_save_clip(clip, args.clip, force=args.force))
 
     log.info("building the Blender scene")
+    start = time.perf_counter()
     scene, face, landmarks = build_scene(clip, flame_model=args.flame_model)
     from .addon.blend_file import save_blend
     from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
@@ -129,9 +134,12 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     frame_face(scene, face, landmarks)
     with quiet_stdout():
         written.append(save_blend(args.output, force=args.force))
+    log.info("saved %s in %.1f s", written[-1].name, time.perf_counter() - start)
     if args.render:
         log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, args.render_engine)
+        start = time.perf_counter()
         written.append(render_video(scene, args.render, force=args.force, progress=progress))
+        log.info("rendered %s in %.1f s", written[-1].name, time.perf_counter() - start)
     for path in written:
         print(path)
     return 0
