@@ -261,9 +261,11 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = session.poll()
+        percent = ""
         if state.fraction is not None:
             context.window_manager.emoflame_progress = state.fraction
-        self._show(context, f"emoflame: {state.message} (Esc to cancel)")
+            percent = f"{state.fraction:.0%} "
+        self._show(context, f"emoflame: {percent}{state.message} (Esc to cancel)")
         if not state.done:
             return {"PASS_THROUGH"}
         self._end(context)
