@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emoflame: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("emoflame: interrupted; no partial output was kept", file=sys.stderr)
+        print("emoflame: interrupted; the file being written was removed", file=sys.stderr)
         return 130
 
 
@@ -123,17 +123,25 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     if args.clip:
         written.append(_save_clip(clip, args.clip, force=args.force))
 
-    log.info("building the Blender scene")
-    start = time.perf_counter()
-    scene, face, landmarks = build_scene(clip, flame_model=args.flame_model)
+    from tqdm import tqdm
+
     from .addon.blend_file import save_blend
     from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
 
-    # Configured even without --render, so Render Animation in the saved file gives the video.
-    configure_render(scene, engine=args.render_engine, resolution=args.resolution)
-    frame_face(scene, face, landmarks)
-    with quiet_stdout():
-        written.append(save_blend(args.output, force=args.force))
+    start = time.perf_counter()
+    with tqdm(total=3, desc="scene", unit="step", disable=not progress, file=sys.stderr) as bar:
+        bar.set_postfix_str("avatar and take")
+        scene, face, landmarks = build_scene(clip, flame_model=args.flame_model)
+        bar.update()
+        bar.set_postfix_str("camera and render settings")
+        # Configured even without --render, so Render Animation in the saved file gives the video.
+        configure_render(scene, engine=args.render_engine, resolution=args.resolution)
+        frame_face(scene, face, landmarks)
+        bar.update()
+        bar.set_postfix_str("saving")
+        with quiet_stdout():
+            written.append(save_blend(args.output, force=args.force))
+        bar.update()
     log.info("saved %s in %.1f s", written[-1].name, time.perf_counter() - start)
     if args.render:
         log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, args.render_engine)
@@ -184,9 +192,9 @@ def build_scene(clip, flame_model: Path | None = None):
         landmarks = avatar.landmarks(model.v_template.numpy())
     first = 1
     last = first + round(clip.audio_offset * clip.fps) + clip.num_frames - 1
+    set_scene_timing(scene, clip.fps, first, last)
     if clip.audio_path:
         add_sound_strip(scene, clip.audio_path, frame_start=first)
-    set_scene_timing(scene, clip.fps, first, last)
     return scene, face, landmarks
 
 
