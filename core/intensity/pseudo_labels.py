@@ -31,13 +31,30 @@ def keypoints(weights: np.ndarray, avatar=None, channels: tuple[str, ...] = ARKI
     weights = np.asarray(weights, np.float32)
     if avatar is None:
         return weights
-    index = {n: i for i, n in enumerate(avatar.blendshape_names)}
-    full = np.zeros((len(weights), len(avatar.blendshape_names)), np.float32)
-    for k, name in enumerate(channels):
-        if name in index:
-            full[:, index[name]] = weights[:, k]
-    lmk = avatar.landmarks(avatar.vertices_for(full))  # (T, 68, 3) metres
+    lmk = avatar.landmarks(avatar_vertices(weights, avatar, channels))  # (T, 68, 3) metres
     return (lmk.reshape(len(weights), -1) * 1000.0).astype(np.float32)
+
+
+def avatar_vertices(weights: np.ndarray, avatar, channels: tuple[str, ...] = ARKIT_CHANNELS) -> np.ndarray:
+    """(T, K) channel weights → (T, 5023, 3) avatar vertices (metres) through the avatar's rig map."""
+    from ..flame.rigmap import rigmap_for_avatar
+
+    rig = rigmap_for_avatar(avatar)
+    index = {n: i for i, n in enumerate(channels)}
+    semantic = np.zeros((len(weights), len(rig.channels)), np.float32)
+    for k, name in enumerate(rig.channels):
+        if name in index:
+            semantic[:, k] = weights[:, index[name]]
+    controls = rig.apply(semantic)  # (T, M) over rig.targets
+    return avatar.vertices_for(_to_avatar_order(controls, rig.targets, avatar.blendshape_names))
+
+
+def _to_avatar_order(controls: np.ndarray, targets, names) -> np.ndarray:
+    out = np.zeros((len(controls), len(names)), np.float32)
+    col = {n: i for i, n in enumerate(names)}
+    for m, name in enumerate(targets):
+        out[:, col[name]] = controls[:, m]
+    return out
 
 
 def raw_intensity(weights: np.ndarray, neutral: np.ndarray | None = None, avatar=None,

@@ -1,0 +1,169 @@
+"""Train the EmotionAdapter M and the ExpressionTransformer T together (Xu et al., Sec. 3.3–3.4).
+
+    python -m emoflame.core.train.expression --config core/train/configs/expression.toml
+
+Data: the FACEGOOD takes minus the held-out one, with emotions added by
+``core.train.augment`` (FACS directions × random intensity curves, lips yielding at closures).
+Each window gets an emotion (the 8 MEAD emotions, neutral included), one of its words from
+``core.emotion.vocabulary`` (so M sees synonyms, and free text lands near them), a normal
+sample z and an intensity curve L. M(z, text) is re-normalized to t(L) per frame (neutral at the
+origin) and fed to T; the loss is L1 on the 52 channels plus L1 on their frame-to-frame velocity,
+plus the L2-norm penalty that keeps M(neutral) at the origin. ``intensity_mode`` trains the
+Table 3 baselines with the same data and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..channels import CHANNEL_INDEX
+from ..emotion.adapter import AdapterConfig, EmotionAdapter, renormalize
+from ..emotion.facs import emotion_direction
+from ..emotion.text import text_encoder
+from ..emotion.vocabulary import MEAD_EMOTIONS, SYNONYMS
+from ..expression.transformer import ExpressionTransformer, TransformerConfig
+from .augment import emotional_targets, random_intensity_curves
+from .common import DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, training_takes, pick_device, resolve, resume_state, save_state, set_seed
+from .dataset import feature_stats, load_sequences, sample_windows
+from .facegood import HELD_OUT
+
+NEUTRAL_PENALTY = 0.01
+
+
+def emotion_input(mode: str, feature: torch.Tensor, intensity: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
+    """T's emotion input (B, T, 896 [+1]) for ``mode``; rows where ``neutral`` (B,) is True are zero.
+
+    renorm: M(f_e)/|M(f_e)| · t(L) (Xu et al.); scale: M(f_e) · L; concat: [M(f_e)/|M(f_e)|, L].
+    """
+    keep = (~neutral).float()[:, None, None]
+    if mode == "renorm":
+        return renormalize(feature, intensity) * keep
+    if mode == "scale":
+        return feature[:, None, :] * intensity[..., None] * keep
+    if mode == "concat":
+        unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        x = torch.cat([unit[:, None, :].expand(-1, intensity.shape[1], -1), intensity[..., None]], dim=-1)
+        return x * keep
+    raise ValueError(f"unknown intensity_mode {mode!r}; choose renorm, scale or concat")
+
+
+@dataclasses.dataclass
+class ExpressionModels:
+    """The two model configs of one run (one TOML [model] table)."""
+
+    adapter: dict = dataclasses.field(default_factory=dict)
+    transformer: dict = dataclasses.field(default_factory=dict)
+    text_encoder: str = "minilm"
+    velocity_weight: float = 0.5
+
+
+def lip_sync_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Per-frame Pearson r of jawOpen and mean absolute error over the captured channels."""
+    jaw = CHANNEL_INDEX["jawOpen"]
+    return {"jaw_open_r": float(np.corrcoef(pred[:, jaw], truth[:, jaw])[0, 1]),
+            "mae_mouth": float(np.abs(pred - truth)[:, truth.std(0) > 0].mean())}
+
+
+def train(config_path: Path) -> dict:
+    models, tcfg, extra = load_config(config_path, ExpressionModels)
+    torch.set_num_threads(tcfg.threads)
+    set_seed(tcfg.seed)
+    device = pick_device(tcfg.device)
+    data = Path(tcfg.data) if tcfg.data else DEFAULT_DATA
+    cache = resolve("out/cache")
+    takes = training_takes(tcfg)
+    train_seqs = load_sequences(data, takes, tcfg.front_end, cache)
+    held = load_sequences(data, (HELD_OUT,), tcfg.front_end, cache)[0]
+    mean, std = feature_stats(train_seqs)
+
+    encoder = text_encoder(models.text_encoder)
+    words = [[e, *SYNONYMS[e]] for e in MEAD_EMOTIONS]
+    word_emb = [torch.from_numpy(encoder.encode(w)).to(device) for w in words]  # per emotion (n_words, D)
+    canonical = np.stack([encoder.encode([e])[0] for e in MEAD_EMOTIONS])
+    directions = np.stack([emotion_direction(e) for e in MEAD_EMOTIONS])
+
+    acfg = AdapterConfig(**{**models.adapter, "text_dim": encoder.dim})
+    tcfg_model = TransformerConfig(**{**models.transformer, "feature_dim": len(mean), "emotion_dim": acfg.out_dim})
+    adapter = EmotionAdapter(acfg).to(device)
+    transformer = ExpressionTransformer(tcfg_model).to(device)
+    params = list(adapter.parameters()) + list(transformer.parameters())
+    opt = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.1, 1 - s / tcfg.steps))
+    run_dir = resolve(tcfg.run_dir)
+    modules = {"adapter": adapter, "transformer": transformer}
+    start = resume_state(run_dir, modules, opt)
+    for _ in range(start):
+        sched.step()
+    rng = np.random.default_rng(tcfg.seed + start)
+    mean_t, std_t = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
+    neutral_id = MEAD_EMOTIONS.index("neutral")
+    t0, history = time.time(), []
+    adapter.train(); transformer.train()
+    for step in range(start, tcfg.steps):
+        f, w, _ = sample_windows(rng, train_seqs, tcfg.window, tcfg.batch)
+        emo = rng.integers(0, len(MEAD_EMOTIONS), tcfg.batch)
+        curves = random_intensity_curves(rng, tcfg.batch, tcfg.window)
+        target = emotional_targets(w, directions[emo], curves * (emo != neutral_id)[:, None])
+        text = torch.stack([word_emb[e][rng.integers(len(word_emb[e]))] for e in emo])
+        z = torch.randn(tcfg.batch, acfg.z_dim, device=device)
+        feature = adapter(z, text)
+        intensity = torch.from_numpy(curves).to(device)
+        neutral = torch.from_numpy(emo == neutral_id).to(device)
+        x = (torch.from_numpy(f).to(device) - mean_t) / std_t
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=device)
+        pred = transformer(x, emotion_input(tcfg_model.intensity_mode, feature, intensity, neutral), mask)
+        y = torch.from_numpy(target).to(device)
+        loss_pos = (pred - y).abs().mean()
+        loss_vel = ((pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])).abs().mean()
+        neutral_text = word_emb[neutral_id][:1].expand(tcfg.batch, -1)
+        loss_neutral = adapter(z, neutral_text).pow(2).sum(-1).mean()
+        loss = loss_pos + models.velocity_weight * loss_vel + NEUTRAL_PENALTY * loss_neutral
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        history.append(float(loss_pos))
+        if (step + 1) % tcfg.log_every == 0:
+            log.info("step %d L1 %.4f vel %.4f neutral %.3f (%.2f steps/s)", step + 1, np.mean(history[-tcfg.log_every:]),
+                     float(loss_vel), float(loss_neutral), (step + 1 - start) / (time.time() - t0))
+        if (step + 1) % tcfg.save_every == 0:
+            save_state(run_dir, step + 1, modules, opt)
+    adapter.eval(); transformer.eval()
+    with torch.no_grad():
+        x = (torch.from_numpy(held.features).to(device) - mean_t) / std_t
+        zeros = torch.zeros(1, len(x), tcfg_model.emotion_dim + (tcfg_model.intensity_mode == "concat"), device=device)
+        pred = transformer(x[None], zeros, torch.ones(1, len(x), dtype=torch.bool, device=device))[0].cpu().numpy()
+    metrics = {"held_out": HELD_OUT, **lip_sync_metrics(pred, held.weights),
+               "train_steps_per_s": (tcfg.steps - start) / max(time.time() - t0, 1e-9),
+               **loss_summary(history)}
+    common = {"front_end": tcfg.front_end, "fps": 30.0, "train_takes": list(takes), "seed": tcfg.seed,
+              "metrics": metrics, "config_file": str(config_path), "augmentation": "core.train.augment"}
+    outputs = extra.get("outputs", {})
+    if outputs:
+        export_checkpoint(resolve(outputs["adapter"]), adapter, acfg, tcfg.steps, {
+            **common, "text_encoder": encoder.name, "emotions": list(MEAD_EMOTIONS), "emotion_text_embeddings": canonical.tolist()})
+        export_checkpoint(resolve(outputs["transformer"]), transformer, tcfg_model, tcfg.steps, {
+            **common, "feature_mean": mean.tolist(), "feature_std": std.tolist()})
+    save_state(run_dir, tcfg.steps, modules, opt)
+    log.info("held-out %s: %s", HELD_OUT, metrics)
+    return metrics
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print(train(args.config))
+
+
+if __name__ == "__main__":
+    main()
