@@ -50,6 +50,39 @@ def main() -> None:
         print(f"{clip.num_frames} frames at {clip.fps:g} fps from {len(samples) / 16000:.1f} s of speech")
         print(f"animate: {min(times):.2f} s best, {np.median(times):.2f} s median of {args.runs}")
         print(f"real-time factor: {min(times) / SECONDS:.4f} best, {np.median(times) / SECONDS:.4f} median (goal < 0.05)")
+        print("where the time goes (one run):")
+        for step, seconds in stage_times(wav).items():
+            print(f"  {step:<28} {seconds:6.2f} s  ({seconds / SECONDS:.4f} x real time)")
+
+
+def stage_times(wav: Path) -> dict[str, float]:
+    """Seconds per step of animate() on ``wav``."""
+    from emoflame.core.audio.closures import confirm_bilabials
+    from emoflame.core.audio.features import prosody
+    from emoflame.core.audio.load import load_audio
+    from emoflame.core.audio.phones import recognise_phones
+    from emoflame.core.expression import phonetic
+    from emoflame.core.intensity.control import intensity_from_audio
+
+    out, clock = {}, time.perf_counter()
+
+    def lap(step):
+        nonlocal clock
+        out[step], clock = time.perf_counter() - clock, time.perf_counter()
+
+    samples, _ = load_audio(wav)
+    lap("load_audio")
+    tracks = prosody(samples, 25.0)
+    lap("prosody (RMS, YIN)")
+    intensity = intensity_from_audio(samples, 25.0, tracks)
+    lap("intensity")
+    phones = recognise_phones(samples)
+    lap("pocketsphinx phones")
+    phones = confirm_bilabials(samples, phones)
+    lap("bilabial check")
+    phonetic.generate(samples, 25.0, "happy", intensity, tracks=tracks, phones=phones)
+    lap("visemes, emotion, eyes")
+    return out
 
 
 if __name__ == "__main__":

@@ -163,3 +163,12 @@ def test_lips_meet_on_the_default_avatar(arctic, emotion):
     hold = frames_between(2.32, 2.44)
     assert np.abs(gap_mm[hold]).max() < 0.3  # closed on the P (the mean head rests 1.5 mm apart)
     assert gap_mm.max() > 12  # and well open on the vowels (16 mm on the AO of "always")
+
+
+def test_brows_lift_on_pitch_accents(arctic):
+    samples, tracks, _ = arctic
+    w, _ = run(arctic)
+    brow = ch(w, "browInnerUp")
+    assert 0.15 < brow.max() <= 0.25 and brow[: int(0.3 * FPS)].max() < 0.02  # nothing before the voice
+    high_pitch = tracks.voiced & (tracks.f0 > np.percentile(tracks.f0[tracks.voiced], 75))
+    assert brow[high_pitch].mean() > 2 * brow[~tracks.voiced].mean()

@@ -4,8 +4,8 @@ Needs no trained weights. Mouth shapes come from the phones' visemes blended by 
 functions (Cohen & Massaro, 1993: every phone's influence rises towards it and decays away from
 it, and each frame is the dominance-weighted mean of the targets), so neighbouring phones shape
 each other and nothing pops. Bilabials then get their closure for certain, the jaw follows the
-loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, and the
-eyes blink and move (:mod:`.eyes`).
+loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, the
+brows lift on pitch accents, and the eyes blink and move (:mod:`.eyes`).
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R"
                                                    "mouthStretch_R", "mouthDimple_L", "mouthDimple_R")])
 
 
-def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndarray:
-    """Add the emotion and the eyes to the mouth so that they do not fight.
+def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Add the emotion, the eyes and the brows to the mouth so that they do not fight.
 
     The visemes own the lips where they need them: at a bilabial closure the emotion's lip
     channels (jaw drop, lip raisers and depressors, stretch, press) yield, so a happy "m" still
@@ -160,7 +160,7 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndar
     Args:
         mouth: the visemes' track.
         emotion: (T, 52) the emotion's channels (direction × intensity).
-        eyes: (T, 52) blinks and gaze (:func:`.eyes.eye_weights`).
+        face: (T, 52) blinks and gaze (:func:`.eyes.eye_weights`) and brow raises.
 
     Returns:
         (T, 52) float32 in [0, 1].
@@ -168,10 +168,35 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, eyes: np.ndarray) -> np.ndar
     emotion = emotion.copy()
     emotion[:, _OPENING] *= 1 - mouth.closure[:, None]
     emotion[:, _CLOSING] *= 1 - mouth.closure[:, None]  # no extra press on top of the viseme's own
-    emotion[:, _SPREADING] *= 1 - 0.7 * mouth.rounding[:, None]
+    emotion[:, _SPREADING] *= 1 - 0.9 * mouth.rounding[:, None]  # AU12 and AU18 pull the corners opposite ways
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]
-    return np.clip(mouth.weights + emotion + eyes, 0.0, 1.0).astype(np.float32)
+    return np.clip(mouth.weights + emotion + face, 0.0, 1.0).astype(np.float32)
+
+
+BROW_RAISE = 0.25
+"""browInnerUp / browOuterUp weight on the strongest pitch accent of the utterance."""
+
+
+def prosodic_brows(tracks: Prosody, fps: float) -> np.ndarray:
+    """(T, 52) brow raises on pitch accents.
+
+    Speakers lift their brows with the pitch peaks that mark emphasis (Cavé et al., "About the
+    relationship between eyebrow movements and F0 variations", ICSLP 1996; Granström & House,
+    J. Acoust. Soc. Am. 2005, brow raises as prominence cues). An accent here is voiced pitch
+    above the speaker's median, in semitones, smoothed over ~0.1 s and normalised per utterance.
+    """
+    out = np.zeros((len(tracks.f0), len(CHANNEL_INDEX)), np.float32)
+    if tracks.voiced.sum() < 3:
+        return out
+    semitones = 12 * np.log2(np.maximum(tracks.f0, 1.0) / np.median(tracks.f0[tracks.voiced]))
+    accent = np.where(tracks.voiced, np.clip(semitones, 0, None), 0.0)
+    accent = scipy.ndimage.gaussian_filter1d(accent, 0.08 * fps, mode="nearest")
+    top = np.percentile(accent, 99)
+    raise_ = BROW_RAISE * np.clip(accent / max(top, 1e-6), 0, 1)
+    for name in ("browInnerUp", "browOuterUp_L", "browOuterUp_R"):
+        out[:, CHANNEL_INDEX[name]] = raise_
+    return out
 
 
 def pauses(phones: list[Phone], min_length: float = PAUSE_S) -> list[float]:
@@ -208,5 +233,5 @@ def generate(samples: np.ndarray, fps: float, emotion: str, intensity: np.ndarra
     phones = phones if phones is not None else speech_phones(samples, transcript)
     mouth = mouth_track(phones, tracks.loudness, fps)
     latent = (np.asarray(intensity, np.float32)[:, None] * direction[None, :]).astype(np.float32)
-    eyes = eye_weights(len(intensity), fps, pauses(phones), seed)
-    return combine(mouth, latent, eyes), latent
+    face = eye_weights(len(intensity), fps, pauses(phones), seed) + prosodic_brows(tracks, fps)
+    return combine(mouth, latent, face), latent
