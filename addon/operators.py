@@ -286,7 +286,7 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
             return {"CANCELLED"}
         first = session.frame_start + round(clip.audio_offset * clip.fps)
         self.report({"INFO"}, f"emoflame: {actions[0].name}, frames {first}–{first + clip.num_frames - 1} "
-                              f"on {target.info.summary()}")
+                              f"on {target.summary()}")
         return {"FINISHED"}
 
     def _show(self, context, text):

@@ -28,7 +28,7 @@ from ..core.channels import ARKIT_CHANNELS
 from ..core.errors import RigError
 
 AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
-JAW_BONE, NECK_BONE = "jaw", "neck"
+JAW_BONE = "jaw"
 # FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each), so
 # the jaw's correctives are the second block of nine.
 JAW_CORRECTIVES = tuple(f"Pose{i}" for i in range(10, 19))
@@ -79,6 +79,12 @@ class Target:
     rigmap: object
     jaw: "_JawBone | None" = None
 
+    def summary(self) -> str:
+        """:meth:`TargetInfo.summary`, plus the channels a least-squares fit shows poorly
+        (relative residual over 0.5 on the face) on an MPI FLAME rig."""
+        poor = [c for c, r in self.rigmap.residual.items() if r > 0.5] if self.info.kind == MPI_FLAME else []
+        return self.info.summary() + (f"; poorly fitted: {', '.join(poor)}" if poor else "")
+
 
 def describe_target(obj) -> TargetInfo:
     """Recognise ``obj`` (the active object) as a target, from names only.
@@ -112,7 +118,9 @@ def describe_target(obj) -> TargetInfo:
 
     by_name = rigmap_for_shape_keys(sorted(names))
     matched = tuple(c for c in by_name.channels if c not in by_name.unmatched)
-    if obj.get("emoflame_avatar"):
+    from .avatar_object import AVATAR_PROPERTY
+
+    if obj.get(AVATAR_PROPERTY):
         return TargetInfo(AVATAR, obj, None, matched, by_name.unmatched)
     if not matched:
         sample = ", ".join(sorted(names)[:4])
