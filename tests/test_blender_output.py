@@ -166,6 +166,21 @@ def test_save_refuses_an_unwritable_folder(face):
         save_blend("/proc/emoflame_take.blend")
 
 
+@pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])
+def test_sound_strip_reads_every_supported_format_stereo_at_any_rate(face, tmp_path, shared_data, fmt):
+    import soundfile
+
+    speech, rate = soundfile.read(str(shared_data / "speech" / "arctic_a0007.wav"))  # 4.0 s at 16 kHz
+    path = tmp_path / f"line.{fmt.lower()}"
+    soundfile.write(str(path), np.stack([speech, speech], axis=1), rate, format=fmt)
+    scene = bpy.context.scene
+    set_scene_timing(scene, 25.0, 1, 100)
+    strip = add_sound_strip(scene, path)
+    assert strip.frame_start == 1
+    # MP3 encoders pad the stream by up to a frame of audio (~0.1 s) at each end.
+    assert strip.frame_final_duration == pytest.approx(100, abs=4 if fmt == "MP3" else 1)
+
+
 def test_sound_strip_refuses_a_missing_file(face, tmp_path):
     with pytest.raises(AudioError, match="does not exist"):
         add_sound_strip(bpy.context.scene, tmp_path / "missing.wav")
