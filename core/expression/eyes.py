@@ -61,10 +61,12 @@ def blink_curve(times: np.ndarray, closed_at: list[float], fps: float, rng: np.r
         peak = round(t * fps) / fps
         close, hold, reopen = rng.uniform(0.06, 0.1), rng.uniform(0.02, 0.04), rng.uniform(0.14, 0.24)
         depth = 1.0 if rng.random() > 0.15 else rng.uniform(0.6, 0.85)  # some blinks are partial
-        before = np.clip((times - (peak - close)) / close, 0, 1)
-        after = np.clip(1 - (times - (peak + hold)) / reopen, 0, 1)
-        shape = np.where(times <= peak, _ease(before), np.where(times <= peak + hold, 1.0, _ease(after)))
-        curve = np.maximum(curve, depth * shape)
+        lo, hi = np.searchsorted(times, [peak - close, peak + hold + reopen])
+        t = times[lo:hi]
+        before = np.clip((t - (peak - close)) / close, 0, 1)
+        after = np.clip(1 - (t - (peak + hold)) / reopen, 0, 1)
+        shape = np.where(t <= peak, _ease(before), np.where(t <= peak + hold, 1.0, _ease(after)))
+        curve[lo:hi] = np.maximum(curve[lo:hi], depth * shape)
     return curve
 
 
@@ -78,12 +80,16 @@ def gaze_curve(times: np.ndarray, pauses: list[float], rng: np.random.Generator)
     starts = sorted(starts)
     targets = rng.normal(0.0, GAZE_SD_DEG, size=(len(starts), 2))
     targets[rng.random(len(starts)) < 0.35] = 0.0  # back to the listener's eyes
-    gaze = np.zeros((len(times), 2))
+    # Each saccade adds its step to every later frame (a cumulative sum) and eases in over SACCADE_S.
+    steps = np.zeros((len(times) + 1, 2))
+    ease = np.zeros((len(times), 2))
     current = np.zeros(2)
     for start, target in zip(starts, targets):
-        step = _ease(np.clip((times - start) / SACCADE_S, 0, 1))[:, None]
-        gaze = gaze + step * (target - current)
+        lo, hi = np.searchsorted(times, [start, start + SACCADE_S])
+        steps[hi] += target - current
+        ease[lo:hi] += _ease((times[lo:hi] - start) / SACCADE_S)[:, None] * (target - current)
         current = target
+    gaze = np.cumsum(steps, axis=0)[:-1] + ease
     drift = np.cumsum(rng.normal(0.0, 0.05, size=(len(times), 2)), axis=0)
     return gaze + drift - np.linspace(0, 1, len(times))[:, None] * drift[-1]
 

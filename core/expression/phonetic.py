@@ -101,9 +101,11 @@ def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> np.n
             continue
         nearest = round(0.5 * (start + end) * fps) / fps
         start, end = min(start, nearest), max(end, nearest)
-        gap = np.maximum(start - times, 0) + np.maximum(times - end, 0)
+        lo, hi = np.searchsorted(times, [start - CLOSURE_RAMP_S, end + CLOSURE_RAMP_S])
+        t = times[lo:hi]
+        gap = np.maximum(start - t, 0) + np.maximum(t - end, 0)
         x = np.clip(1 - gap / CLOSURE_RAMP_S, 0, 1)
-        env = np.maximum(env, x * x * (3 - 2 * x))
+        env[lo:hi] = np.maximum(env[lo:hi], x * x * (3 - 2 * x))
     return env
 
 
