@@ -29,7 +29,8 @@ class EmoflameSettings(bpy.types.PropertyGroup):
     emotion: EnumProperty(
         name="Emotion",
         items=[(e, e.capitalize(), f"Speak {e}") for e in EMOTIONS]
-        + [("FREE_TEXT", "Free Text…", "Describe the emotion in words (needs a text encoder: CLIP or the packaged one)")],
+        + [("FREE_TEXT", "Free Text…", "A word or phrase: synonyms of the 8 ('joyful', 'mad') work with every "
+                                       "engine, free descriptions ('quietly furious') need the learned engine")],
         default="neutral",
     )
     emotion_text: StringProperty(name="Describe", description="For example: quietly furious")
