@@ -8,7 +8,6 @@ Blender's z-up world, facing -Y (the front view), as the MPI FLAME add-on does.
 
 from __future__ import annotations
 
-import colorsys
 import math
 
 import bpy
@@ -189,9 +188,10 @@ def face_regions(avatar, faces: np.ndarray, colors: np.ndarray) -> np.ndarray:
     region = np.zeros(len(faces), np.int32)
     region[eyeball[faces].all(axis=1)] = 1
     inside = (faces >= n).all(axis=1)
-    face_rgb = colors[faces].mean(axis=1)  # (F, 3)
-    hsv = np.array([colorsys.rgb_to_hsv(*c) for c in face_rgb[inside]]).reshape(-1, 3)
-    region[inside] = np.where((hsv[:, 1] < 0.3) & (hsv[:, 2] > 0.5), 2, 3)
+    face_rgb = colors[faces[inside]].mean(axis=1)  # (F_inside, 3)
+    value = face_rgb.max(axis=1)
+    saturation = (value - face_rgb.min(axis=1)) / np.maximum(value, 1e-6)  # HSV's S and V
+    region[inside] = np.where((saturation < 0.3) & (value > 0.5), 2, 3)
     return region
 
 

@@ -129,7 +129,6 @@ def configure_render(scene: bpy.types.Scene, *, engine: str = "workbench", resol
         # that differs only in the cavity shading (compared on renders of the default avatar).
         scene.display.render_aa = "FXAA"
     else:
-        world.use_nodes = True
         world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.05, 0.055, 0.06, 1.0)
         if engine == "eevee":
             scene.eevee.taa_render_samples = 32
