@@ -230,10 +230,9 @@ def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]
             raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
     created = []
     for path, _ in outputs:
-        missing = [p for p in reversed(path.parents) if not p.exists()]
+        created += [p for p in reversed(path.parents) if not p.exists() and p not in created]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            created += [p for p in missing if p not in created]
             with tempfile.TemporaryFile(dir=path.parent):
                 pass
         except OSError as exc:
