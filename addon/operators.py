@@ -52,6 +52,8 @@ class GenerateSession:
         """
         scene = context.scene
         target = bpy.data.objects.get(settings["target"]) if settings["target"] else context.active_object
+        if settings["target"] and target is None:
+            raise RigError(f"there is no object named {settings['target']!r}: give the face mesh's name as target")
         info = rigs.describe_target(target)
         audio, frame_start, strip_name = _resolve_audio(scene, settings)
         fps = scene.render.fps / scene.render.fps_base
@@ -145,7 +147,8 @@ def gather_settings(operator, scene) -> dict:
     return {
         "target": operator.target, "audio": audio, "strip": strip, "emotion": emotion, "intensity": intensity,
         "engine": operator.engine if given("engine") else panel.engine,
-        "seed": operator.seed if given("seed") else panel.seed, "transcript": operator.transcript,
+        "seed": operator.seed if given("seed") else panel.seed,
+        "transcript": operator.transcript if given("transcript") else panel.transcript.strip(),
     }
 
 

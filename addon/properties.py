@@ -54,6 +54,10 @@ class EmoflameSettings(bpy.types.PropertyGroup):
                ("learned", "Learned", "The trained audio-to-expression transformer")),
         default="DEFAULT",
     )
+    transcript: StringProperty(
+        name="Transcript", description="The words spoken (optional): the lips are then aligned to them "
+        "instead of recognised, which is more accurate",
+    )
     seed: IntProperty(name="Seed", description="Changes blinks, eye movement and the emotion sample", min=0, default=0)
 
 

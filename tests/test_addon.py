@@ -139,8 +139,6 @@ print("OFF", hasattr(bpy.types.Scene, "emoflame"), "bl_ext.t.emoflame" in bpy.co
     assert lines["OFF"] == ["False", "False"]
 
 
-@pytest.mark.xfail(strict=True, reason="core/flame/rigmap.py imports torch at module level; only rigmap_for_flame "
-                   "needs it, so a lazy import there lets a torch-less Blender build rig maps")
 def test_blender_without_torch_still_drives_rigs_and_sends_the_core_to_the_worker(extension_zip, tmp_path):
     """A stock Blender has numpy but no torch: everything on the Blender side must work there."""
     script = f"""
@@ -395,6 +393,7 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
     bpy.ops.emoflame.add_avatar()
     settings = scene.emoflame
     settings.audio_path, settings.emotion, settings.intensity_mode, settings.intensity = str(speech), "sad", "CONSTANT", 0.3
+    settings.transcript = " and you always want to see it in the superlative degree "
     scene.render.fps, scene.render.fps_base = 30, 1.0
     seen = {}
 
@@ -415,6 +414,7 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
         time.sleep(0.05)
     actions, clip, target = session.finish()
     assert seen["emotion"] == "sad" and seen["intensity"] == pytest.approx(0.3) and seen["fps"] == 30.0 and seen["audio"] == str(speech)
+    assert seen["transcript"] == "and you always want to see it in the superlative degree"
     assert len(bpy.data.actions) == actions_before + 1 and actions[0].get("emoflame_take")
     (strip,) = scene.sequence_editor.strips_all
     assert strip.type == "SOUND" and strip.frame_start == 1
@@ -469,6 +469,8 @@ def test_bad_settings_are_reported_in_one_line_and_change_nothing(ext, scene, mo
                              ({"audio": __file__, "intensity": "2"}, "outside \\[0, 1\\]")):
         with pytest.raises(RuntimeError, match=message):
             bpy.ops.emoflame.generate("EXEC_DEFAULT", **options)
+    with pytest.raises(RuntimeError, match="no object named 'Nope'"):
+        bpy.ops.emoflame.generate("EXEC_DEFAULT", audio=__file__, target="Nope")
     bpy.ops.object.camera_add()
     with pytest.raises(RuntimeError, match="not a mesh"):
         bpy.ops.emoflame.generate("EXEC_DEFAULT", audio=__file__)
