@@ -247,3 +247,37 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     assert (info.kind, info.armature) == (rigs.MPI_FLAME, armature)
     actions = rigs.write_take(rigs.prepare_target(info, avatar), _clip(frames=20, audio="a.wav"))
     assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_jaw"]
+
+
+def test_rendered_frames_read_back_as_the_keyed_expressions(avatar, face, shared_data, tmp_path):
+    """An independent reading: MediaPipe's face landmarker finds the framed face in Workbench
+    renders and reads jawOpen and mouthSmile back from the frames the Action keys."""
+    import mediapipe as mp
+
+    weights = np.zeros((3, len(ARKIT_CHANNELS)), np.float32)
+    weights[1, ARKIT_CHANNELS.index("jawOpen")] = 0.8
+    weights[2, [ARKIT_CHANNELS.index("mouthSmile_L"), ARKIT_CHANNELS.index("mouthSmile_R")]] = 1.0
+    clip = AnimationClip(25.0, np.zeros(3), np.zeros((3, 0)), weights, ARKIT_CHANNELS)
+    scene = bpy.context.scene
+    write_action(face.data.shape_keys, clip, rigmap_for_avatar(avatar))
+    set_scene_timing(scene, 25.0, 1, 3)
+    configure_render(scene, resolution=256)
+    frame_face(scene, face, avatar.landmarks(avatar.vertices))
+    scene.render.image_settings.media_type = "IMAGE"
+    scene.render.image_settings.file_format = "PNG"
+    options = mp.tasks.vision.FaceLandmarkerOptions(
+        base_options=mp.tasks.BaseOptions(model_asset_path=str(shared_data / "models" / "face_landmarker.task")),
+        output_face_blendshapes=True)
+    scores = []
+    with mp.tasks.vision.FaceLandmarker.create_from_options(options) as landmarker:
+        for frame in (1, 2, 3):
+            scene.frame_set(frame)
+            scene.render.filepath = str(tmp_path / f"frame{frame}.png")
+            bpy.ops.render.render(write_still=True)
+            result = landmarker.detect(mp.Image.create_from_file(scene.render.filepath))
+            assert result.face_blendshapes, f"no face found in the render of frame {frame}"
+            scores.append({c.category_name: c.score for c in result.face_blendshapes[0]})
+    rest, jaw, smile = scores
+    assert jaw["jawOpen"] > rest["jawOpen"] + 0.3            # measured: 0.06 at rest, 0.53 keyed at 0.8
+    assert min(smile["mouthSmileLeft"], smile["mouthSmileRight"]) > 0.6   # measured: 0.91, 0.90
+    assert max(rest["mouthSmileLeft"], rest["mouthSmileRight"]) < 0.3
