@@ -123,11 +123,12 @@ assert bpy.ops.preferences.addon_enable(module="bl_ext.t.emoflame") == {{"FINISH
 print("ENABLE", time.perf_counter() - start, "torch" in sys.modules)
 for _ in range(3):
     bpy.ops.preferences.addon_disable(module="bl_ext.t.emoflame")
-    assert not hasattr(bpy.types.Scene, "emoflame") and not hasattr(bpy.ops.emoflame, "generate") or True
+    assert not hasattr(bpy.types.Scene, "emoflame") and not hasattr(bpy.types, "EMOFLAME_PT_main")
     bpy.ops.preferences.addon_enable(module="bl_ext.t.emoflame")
 print("AGAIN", hasattr(bpy.types.Scene, "emoflame"), bpy.ops.emoflame.generate.poll())
 bpy.ops.preferences.addon_disable(module="bl_ext.t.emoflame")
-print("OFF", hasattr(bpy.types.Scene, "emoflame"), "bl_ext.t.emoflame" in bpy.context.preferences.addons)
+print("OFF", hasattr(bpy.types.Scene, "emoflame") or hasattr(bpy.types, "EMOFLAME_OT_generate"),
+      "bl_ext.t.emoflame" in bpy.context.preferences.addons)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, HOME=str(tmp_path)))
