@@ -111,7 +111,7 @@ def write_action(key: bpy.types.Key, clip, rigmap, *, name: str | None = None,
     action["emoflame_emotion"] = clip.emotion
     action["emoflame_audio"] = clip.audio_path
     action["emoflame_fps"] = clip.fps
-    _assign(key, action, slot)
+    assign_take(key, action, slot)
     return action
 
 
@@ -124,9 +124,13 @@ def _widen_slider(key_block, values: np.ndarray) -> None:
         key_block.slider_max = min(high, 10.0)
 
 
-def _assign(key, action, slot) -> None:
-    """Assign the new take; stash an Action it replaces on a muted NLA track so it survives a save."""
-    animation_data = key.animation_data or key.animation_data_create()
+def assign_take(id_data, action: bpy.types.Action, slot) -> None:
+    """Assign a new take to ``id_data`` (a Key, an armature Object, ...) with its slot.
+
+    An Action it replaces is stashed on a muted ``[Action Stash]`` NLA track, as Blender's
+    Action editor does, so it keeps a user and survives a save; it is not modified.
+    """
+    animation_data = id_data.animation_data or id_data.animation_data_create()
     previous, previous_slot = animation_data.action, animation_data.action_slot
     if previous is not None:
         track = animation_data.nla_tracks.new()
@@ -135,6 +139,6 @@ def _assign(key, action, slot) -> None:
         strip = track.strips.new(previous.name, int(previous.frame_range[0]), previous)
         if previous_slot is not None:
             strip.action_slot = previous_slot
-        log.info("stashed the previous Action %s of %s on a muted NLA track", previous.name, key.user.name)
+        log.info("stashed the previous Action %s of %s on a muted NLA track", previous.name, id_data.name)
     animation_data.action = action
     animation_data.action_slot = slot
