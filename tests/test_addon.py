@@ -521,6 +521,10 @@ def test_clear_removes_only_emoflame_takes_and_restores_the_replaced_action(ext,
     assert bpy.ops.emoflame.clear_takes(scope="TARGET") == {"FINISHED"}
     assert sorted(a.name for a in bpy.data.actions) == ["MyLipSync", "Unrelated"]
     assert key.animation_data.action == mine and key.animation_data.action_slot == slot
+    assert len(key.animation_data.nla_tracks) == 0  # the stash tracks of both takes are gone too
+    rigs.write_take(target, _clip(ext, jawOpen=1.0))
+    assert bpy.ops.emoflame.clear_takes(scope="ALL") == {"FINISHED"}
+    assert sorted(a.name for a in bpy.data.actions) == ["MyLipSync", "Unrelated"] and key.animation_data.action == mine
 
 
 # --- the real core, in Blender and in a worker process -------------------------------------------
