@@ -71,7 +71,7 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
         curve = resolve_intensity(intensity, samples, fps, n, tracks)
         steps.update()
         steps.set_postfix_str("aligning phones" if text else "recognising phones")
-        phones = speech_phones(samples, text)
+        phones = speech_phones(samples, text, progress=progress)
         steps.update()
         steps.set_postfix_str("animating")
         weights, latent = phonetic.generate(samples, fps, mood, curve, seed=seed, tracks=tracks, phones=phones)

@@ -159,3 +159,19 @@ def test_bad_intensity_curves(arctic, tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(IntensityError, match=message):
         resolve_intensity(path, arctic, 25.0, 100)
+
+
+def test_long_recordings_are_cut_in_their_pauses(shared_data):
+    from emoflame.core.audio.phones import HOP, chunk_bounds
+
+    parts = [load_audio(p)[0] for p in sorted((shared_data / "speech").glob("asterisk-*.wav"))]
+    samples = np.concatenate(parts)[: 95 * 16000]
+    cuts = chunk_bounds(samples)
+    assert cuts[0] == 0 and cuts[-1] == len(samples) and len(cuts) == 5  # 95 s → 4 pieces of ~30 s
+    lengths = np.diff(cuts) / 16000
+    assert lengths.min() > 18 and lengths.max() < 42
+    n = len(samples) // HOP
+    level = 10 * np.log10(np.mean(samples[: n * HOP].reshape(n, HOP) ** 2, axis=1) + 1e-12)
+    for cut in cuts[1:-1]:
+        assert level[cut // HOP] < np.percentile(level, 20)  # in a pause, not mid-word
+    assert chunk_bounds(samples[: 20 * 16000]) == [0, 20 * 16000]

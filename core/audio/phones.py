@@ -8,16 +8,29 @@ words). Alignment is far more accurate; recognition is what works without text.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
-from .features import HOP
+from .load import SAMPLE_RATE
 from .transcript import TranscriptError, guess_pronunciation, words_of
+
+log = logging.getLogger(__name__)
 
 SPHINX_FPS = 100
 """pocketsphinx analysis frames per second."""
+HOP = SAMPLE_RATE // SPHINX_FPS
+
+CHUNK_S = 30.0
+"""Recognition decodes a long recording in pieces of about this many seconds, cut at its
+quietest moments: in parallel on several cores, with progress, in bounded memory."""
 
 PHONE_LANGUAGE_WEIGHT = 2.0
 """Language-model weight of phone recognition: 2.0 gives a phone error rate of ~0.42 on
@@ -58,24 +71,82 @@ def to_pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
-def recognise_phones(samples: np.ndarray) -> list[Phone]:
+def recognise_phones(samples: np.ndarray, progress: bool = False) -> list[Phone]:
     """Phone recognition without a transcript.
+
+    Recordings longer than :data:`CHUNK_S` are cut at their quietest moments and the pieces are
+    decoded in worker processes, one per core (pocketsphinx holds the GIL, so threads would not
+    help); the result does not depend on the number of cores.
 
     Args:
         samples: (N,) float32 mono at 16 kHz.
+        progress: show a tqdm bar over the pieces.
 
     Returns:
         Contiguous phones covering the recording, silences as ``SIL``. Expect about 4 phones in
         10 wrong; bilabials in particular are over-detected (see :mod:`.closures`).
     """
+    cuts = chunk_bounds(samples)
+    pieces = [to_pcm16(samples[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    bar = tqdm(total=len(pieces), desc="phones", unit="piece", disable=not progress or len(pieces) < 2, leave=False)
+    with bar:
+        decoded = _decode_all(pieces, bar)
+    phones = [
+        Phone(_plain(word), (cut // HOP + start) / SPHINX_FPS, (cut // HOP + end + 1) / SPHINX_FPS)
+        for cut, segments in zip(cuts, decoded) for word, start, end in segments
+    ]
+    return _merge_silence(phones)
+
+
+def chunk_bounds(samples: np.ndarray, chunk_s: float = CHUNK_S) -> list[int]:
+    """Sample indices [0, …, N] that cut a recording into pieces of about ``chunk_s`` seconds,
+    each cut on a 10 ms frame boundary at the quietest 100 ms within 5 s of the nominal cut."""
+    n = len(samples) // HOP
+    pieces = int(np.ceil(len(samples) / SAMPLE_RATE / chunk_s))
+    if pieces < 2:
+        return [0, len(samples)]
+    energy = np.mean(samples[: n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1)
+    smooth = np.convolve(energy, np.ones(10) / 10, mode="same")
+    cuts = [0]
+    for k in range(1, pieces):
+        nominal = k * n // pieces
+        lo, hi = max(cuts[-1] // HOP + 100, nominal - 500), min(n - 100, nominal + 500)
+        if lo < hi:
+            cuts.append(int(lo + np.argmin(smooth[lo:hi])) * HOP)
+    return cuts + [len(samples)]
+
+
+def _decode_all(pieces: list[bytes], bar: tqdm) -> list[list[tuple[str, int, int]]]:
+    workers = min(len(pieces), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    # fork, not spawn or forkserver: those re-import the caller's __main__ in every worker, which
+    # re-runs a user's script that lacks an `if __name__ == "__main__"` guard. The workers only
+    # run pocketsphinx on bytes. Elsewhere than Linux the pieces are decoded one after another.
+    if workers > 1 and sys.platform.startswith("linux"):
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                out = []
+                for segments in pool.map(decode_phones, pieces):
+                    out.append(segments)
+                    bar.update()
+                return out
+        except (OSError, BrokenProcessPool) as exc:
+            log.warning("decoding in one process: worker processes failed (%s)", exc)
+            bar.reset()
+    out = []
+    for piece in pieces:
+        out.append(decode_phones(piece))
+        bar.update()
+    return out
+
+
+def decode_phones(pcm: bytes) -> list[tuple[str, int, int]]:
+    """Phone segments ``(phone, first frame, last frame)`` (10 ms frames, inclusive) of 16 kHz
+    16-bit PCM, decoded as one utterance by a fresh decoder."""
     decoder = _phone_decoder()
     decoder.start_utt()
-    decoder.process_raw(to_pcm16(samples), full_utt=True)
+    decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
-    segments = [(s.word, s.start_frame, s.end_frame) for s in decoder.seg() or []]
-    return _merge_silence([
-        Phone(_plain(word), start / SPHINX_FPS, (end + 1) / SPHINX_FPS) for word, start, end in segments
-    ])
+    return [(s.word, s.start_frame, s.end_frame) for s in decoder.seg() or []]
 
 
 def align_phones(samples: np.ndarray, transcript: str) -> list[Phone]:
@@ -175,7 +246,7 @@ def _merge_silence(phones: list[Phone]) -> list[Phone]:
     return merged
 
 
-def speech_phones(samples: np.ndarray, transcript: str | None = None) -> list[Phone]:
+def speech_phones(samples: np.ndarray, transcript: str | None = None, progress: bool = False) -> list[Phone]:
     """Phones of a recording: aligned to ``transcript`` when one is given, else recognised.
 
     Recognised bilabials that the signal does not confirm are re-labelled
@@ -188,4 +259,4 @@ def speech_phones(samples: np.ndarray, transcript: str | None = None) -> list[Ph
         return align_phones(samples, transcript)
     from .closures import confirm_bilabials
 
-    return confirm_bilabials(samples, recognise_phones(samples))
+    return confirm_bilabials(samples, recognise_phones(samples, progress))
