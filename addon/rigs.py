@@ -324,7 +324,7 @@ def _write_bone_take(armature, bone_name, frames, local_rotations, name, clip):
     import numpy as np
     from mathutils import Matrix
 
-    from .action_writer import STASH_TRACK, TAKE_PROPERTY
+    from .action_writer import TAKE_PROPERTY, assign_take
 
     pose_bone = armature.pose.bones[bone_name]
     mode = pose_bone.rotation_mode
@@ -359,14 +359,5 @@ def _write_bone_take(armature, bone_name, frames, local_rotations, name, clip):
     action["emoflame_audio"] = clip.audio_path
     action["emoflame_fps"] = clip.fps
 
-    animation_data = armature.animation_data or armature.animation_data_create()
-    if animation_data.action is not None:
-        track = animation_data.nla_tracks.new()
-        track.name, track.mute = STASH_TRACK, True
-        strip = track.strips.new(animation_data.action.name, int(animation_data.action.frame_range[0]),
-                                 animation_data.action)
-        if animation_data.action_slot is not None:
-            strip.action_slot = animation_data.action_slot
-    animation_data.action = action
-    animation_data.action_slot = slot
+    assign_take(armature, action, slot)
     return action

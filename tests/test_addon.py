@@ -296,6 +296,9 @@ def test_mpi_flame_rig_drives_exp_keys_jaw_bone_and_consistent_pose_correctives(
 
     rigs = ext("addon.rigs")
     obj, armature, exp = _make_mpi_rig(avatar)
+    pose = bpy.data.actions.new("MyHeadTurn")
+    armature.animation_data_create().action = pose
+    armature.animation_data.action_slot = pose.slots.new(id_type="OBJECT", name=armature.name)
     info = rigs.describe_target(armature)  # selecting the armature finds its mesh
     assert info.kind == rigs.MPI_FLAME and info.mesh == obj and info.armature == armature and not info.notes
     target = rigs.prepare_target(info, avatar)
@@ -314,6 +317,8 @@ def test_mpi_flame_rig_drives_exp_keys_jaw_bone_and_consistent_pose_correctives(
     # jawOpen is outside the Exp span: the jaw bone opens, the correctives follow its rotation.
     key_take, jaw_take = rigs.write_take(target, _clip(ext, frames=30, jawOpen=1.0), frame_start=1)
     assert key_take.get("emoflame_take") and jaw_take.get("emoflame_take")
+    assert armature.animation_data.action == jaw_take and "MyHeadTurn" in bpy.data.actions
+    assert any(s.action == pose for t in armature.animation_data.nla_tracks for s in t.strips)
     euler = [_fcurves(armature)[('pose.bones["jaw"].rotation_euler', i)] for i in range(3)]
     assert euler[0].keyframe_points[-1].co[0] == 30.0
     bone_rest = np.array(armature.data.bones["jaw"].matrix_local.to_3x3())
