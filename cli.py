@@ -137,6 +137,7 @@ def _animate_and_write(args: argparse.Namespace) -> int:
         # Configured even without --render, so Render Animation in the saved file gives the video.
         configure_render(scene, engine=args.render_engine, resolution=args.resolution)
         frame_face(scene, face, landmarks)
+        _show_face_in_viewports()
         bar.update()
         bar.set_postfix_str("saving")
         with quiet_stdout():
@@ -196,6 +197,19 @@ def build_scene(clip, flame_model: Path | None = None):
     if clip.audio_path:
         add_sound_strip(scene, clip.audio_path, frame_start=first)
     return scene, face, landmarks
+
+
+def _show_face_in_viewports() -> None:
+    """Open the saved file on the face: every 3D viewport looks through the camera, shaded with
+    the avatar's vertex colours (iris and pupil included)."""
+    import bpy
+
+    for screen in bpy.data.screens:
+        for area in screen.areas:
+            for space in area.spaces:
+                if space.type == "VIEW_3D":
+                    space.shading.color_type = "VERTEX"
+                    space.region_3d.view_perspective = "CAMERA"
 
 
 def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]:

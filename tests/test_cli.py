@@ -70,6 +70,9 @@ def test_saved_scene_animates_the_head_over_the_audio_at_the_right_rate(run, spe
     assert jaw.max() > 0.2 and jaw.std() > 0.05          # the mouth moves while he speaks
     smile = np.array([fcurves["mouthSmile_L"].evaluate(f) for f in range(scene.frame_start, scene.frame_end + 1)])
     assert smile.mean() > 0.05                            # happy shows
+    # It opens on the face: the 3D viewports look through the camera at the vertex colours.
+    views = [s for screen in bpy.data.screens for a in screen.areas for s in a.spaces if s.type == "VIEW_3D"]
+    assert views and all(v.region_3d.view_perspective == "CAMERA" and v.shading.color_type == "VERTEX" for v in views)
     # The saved file plays: evaluating a frame drives the shape key from the Action.
     frame = int(np.argmax(jaw)) + 1
     scene.frame_set(frame)
