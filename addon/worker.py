@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ERROR_TAG = "EMOFLAME_ERROR "
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 # A tqdm bar: "emoflame:  50%|█████     | 2/4 [00:06<00:06,  3.38s/step, recognising phones]".
 _TQDM = re.compile(r"(?P<pct>\d{1,3})%\|[^|]*\|[^\[]*\[(?P<stats>[^\]]*)\]")
 
@@ -173,7 +174,7 @@ class WorkerJob:
     where = "in the worker process"
 
     def __init__(self, request: Request, python: str):
-        self.request = request
+        self.request, self.python = request, python
         self.started = time.monotonic()
         self._dir = tempfile.TemporaryDirectory(prefix="emoflame-job-")
         folder = Path(self._dir.name)
@@ -242,6 +243,10 @@ class WorkerJob:
             for line in self._tail:
                 if line.startswith(ERROR_TAG):
                     raise JobError(json.loads(line[len(ERROR_TAG):])["message"], True)
+            missing = next((m for m in map(_MISSING_MODULE.search, self._tail) if m), None)
+            if code != 0 and missing:
+                raise JobError(f"the worker interpreter {self.python} has no module {missing[1]!r}: install emoflame "
+                               "there (pip install emoflame) or pick another Python Interpreter", True)
             if code != 0 or not self._clip_path.is_file():
                 tail = " | ".join(self._tail[-3:]) or "no output"
                 raise JobError(f"the worker process exited with status {code}: {tail}", False)

@@ -589,6 +589,14 @@ def test_worker_process_reports_a_user_error_in_one_line_and_cancels(ext, speech
     with pytest.raises(errors.EmoflameError, match="Python Interpreter"):
         worker.start_job(worker.Request(audio=str(empty)), "WORKER", "")
 
+    bare = tmp_path / "bare"  # an environment without emoflame's dependencies
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    job = worker.start_job(worker.Request(audio=str(speech)), "WORKER", str(bare / "bin" / "python"))
+    job.wait(60)
+    with pytest.raises(worker.JobError, match="has no module 'numpy': install emoflame there") as failure:
+        job.result()
+    assert failure.value.user_error
+
 
 class _Layout:
     """Stands in for a UI layout (the bpy module cannot draw): checks every property and operator
