@@ -8,7 +8,8 @@ Steps (AVATAR_CARD.md gives the figures):
 3. Upper/lower lip labels on both meshes; each FLAME skin vertex takes the closest point on an
    ICT triangle of the same label (else ``jawOpen`` tears the mouth corners).
 4. Every ICT expression blendshape is carried through that correspondence (skin to skin);
-   FLAME's eyeballs take the rigid rotation of ICT's eyeballs; nothing moves off the face.
+   nothing moves off the face. ICT's eyeLook shapes move only the lids, so FLAME's eyeballs
+   get the gaze rotation (GAZE_ANGLE) about FLAME's eye joints.
 5. Blink: FLAME's eye opens wider than ICT's, so ``eyeBlink`` is scaled near each eye by the
    ratio of openings.
 6. ICT's teeth, gums and tongue and their deltas come over by the similarity, shifted by the
@@ -40,13 +41,15 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 FLAME_SKIN = range(0, 3931)
 FLAME_EYEBALL = {"L": range(3931, 4477), "R": range(4477, 5023)}  # L = subject's left, +x
+ICT_NARROW_FACE_END = 6706  # ICT "narrow face area" [0:6705]: where the transfer error is measured
 ICT_FACE_END = 9409  # ICT "full face area" vertices [0:9408]
 ICT_HEAD_END = 11248  # ICT "head and neck" [9409:11247]: never moved by an expression
 ICT_SKIN_END = 14062  # face, head, mouth socket and eye sockets: the registration target
 ICT_INTERIOR = {"gums_tongue": range(14062, 17039), "teeth": range(17039, 21451)}
-ICT_EYEBALL = {"L": range(21451, 23021), "R": range(23021, 24591)}
 # 68-point landmarks: 36-41 the subject's right eye (-x), 42-47 the left eye (+x).
 EYE_LANDMARKS = {"R": (36, 39, (37, 41), (38, 40)), "L": (42, 45, (43, 47), (44, 46))}
+GAZE_ANGLE = {"Up": np.radians(25.0), "Down": np.radians(25.0), "In": np.radians(30.0), "Out": np.radians(30.0)}
+FACE_FADE_Z = (-0.02, 0.02)  # metres along +z: no expression behind the first, all of it before the second
 BLINK_FADE = (0.008, 0.018)  # metres from the eye centre: full ratio inside, none beyond
 SKIN_RGB = (0.78, 0.60, 0.50)
 LIP_RGB = (0.70, 0.42, 0.40)
@@ -181,20 +184,29 @@ def eye_opening(lmk: np.ndarray, side: str) -> float:
     return float(np.mean([np.linalg.norm(lmk[p[0]] - lmk[p[1]]), np.linalg.norm(lmk[q[0]] - lmk[q[1]])]))
 
 
-def eyeball_deltas(ict: dict, sim: transfer.Similarity, flame_v: np.ndarray) -> np.ndarray:
-    """(S, 5023, 3): FLAME's eyeballs turned as ICT's eyeballs turn in each blendshape."""
-    out = np.zeros((len(ict["names"]),) + flame_v.shape)
-    for side, ict_range in ICT_EYEBALL.items():
+def gaze_deltas(names: list[str], vertices: np.ndarray, joint_regressor: np.ndarray) -> np.ndarray:
+    """(S, V, 3): each ``eyeLook*`` shape turns its eyeball about the eye joint by GAZE_ANGLE.
+
+    ICT FaceKit's eyeLook shapes move only the lids (its eyeballs are meant to be rotated by a
+    rig), so the build adds the rotation that ARKit's eyeLook channels stand for.
+    """
+    out = np.zeros((len(names),) + vertices.shape)
+    centres = {"L": joint_regressor[3] @ vertices, "R": joint_regressor[4] @ vertices}
+    for s, name in enumerate(names):
+        if not name.startswith("eyeLook"):
+            continue
+        direction, side = name[len("eyeLook") :].split("_")
+        angle = GAZE_ANGLE[direction]
+        if direction in ("In", "Out"):
+            # +x is the subject's left: the left eye looks in towards -x, the right eye towards +x
+            toward_plus_x = (direction == "Out") == (side == "L")
+            c, s_ = np.cos(angle), np.sin(angle) * (1 if toward_plus_x else -1)
+            rot = np.array([[c, 0.0, s_], [0.0, 1.0, 0.0], [-s_, 0.0, c]])
+        else:
+            c, s_ = np.cos(angle), np.sin(angle) * (1 if direction == "Up" else -1)
+            rot = np.array([[1.0, 0.0, 0.0], [0.0, c, s_], [0.0, -s_, c]])
         idx = np.asarray(FLAME_EYEBALL[side])
-        centre = flame_v[idx].mean(0)
-        src = sim.points(ict["vertices"][ict_range])
-        for s in range(len(ict["names"])):
-            dst = sim.points(ict["vertices"][ict_range] + ict["deltas"][s, ict_range])
-            if np.abs(dst - src).max() < 1e-7:
-                continue
-            rot, _ = transfer.rigid_fit(src, dst)
-            shift = dst.mean(0) - src.mean(0)
-            out[s, idx] = (flame_v[idx] - centre) @ rot.T + centre + shift - flame_v[idx]
+        out[s, idx] = (vertices[idx] - centres[side]) @ rot.T + centres[side] - vertices[idx]
     return out
 
 
@@ -265,15 +277,19 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     fv[skin] += moved
     report["inner_lip_tuck"] = {"vertices": int((tuck > 0).sum()), "max_mm": 1e3 * float(np.linalg.norm(moved, axis=1).max())}
 
-    # 4. carry the deltas: skin through the correspondence, eyeballs rigidly
+    # 4. carry the deltas: skin through the correspondence, then the eyeballs' gaze
     names = ict["names"]
     deltas = np.zeros((len(names),) + fv.shape)
     deltas[:, skin] = corr.carry(ict_deltas)
     in_face = np.zeros(len(fv), bool)
     on_head = (corr.target_faces >= ICT_FACE_END) & (corr.target_faces < ICT_HEAD_END)
     in_face[skin] = ~on_head.any(1) & (corr.distance < 0.005)  # face, mouth and eye sockets
-    deltas[:, skin & ~in_face] = 0.0  # head, neck and ears stay put: nothing moves off the face
-    deltas += eyeball_deltas(ict, sim, fv)
+    # ICT's jaw and cheek shapes spread 2-4 mm onto its ears and the back of its head: fade them
+    # out from the jaw's angle backwards, so that only the face moves
+    fade = np.clip((fv[:, 2] - FACE_FADE_Z[0]) / (FACE_FADE_Z[1] - FACE_FADE_Z[0]), 0.0, 1.0)
+    in_face &= fade > 0
+    deltas *= (fade * in_face)[:, None]
+    deltas += gaze_deltas(names, fv, flame["joint_regressor"])
 
     # 5. blink: FLAME's eyes open wider than ICT's
     report["blink_scale"] = {}
@@ -353,19 +369,21 @@ def quality(arrays: dict, ctx: dict) -> dict:
     skin_faces = faces[skin[faces].all(1)]
     reg = fv.copy()
     reg[skin] = ctx["registered"]
-    # map FLAME's deltas back onto ICT's face area and compare with ICT's own
-    face_pts = ctx["ict_vertices"][:ICT_FACE_END]
+    # map FLAME's deltas back onto ICT's narrow face area and compare with ICT's own
+    face_pts = ctx["ict_vertices"][:ICT_NARROW_FACE_END]
     back = transfer.closest_correspondence(
-        face_pts, reg, skin_faces, ctx["ict_lips"][:ICT_FACE_END], transfer.face_labels(skin_faces, ctx["lip_labels"])
+        face_pts, reg, skin_faces, ctx["ict_lips"][:ICT_NARROW_FACE_END], transfer.face_labels(skin_faces, ctx["lip_labels"])
     )
     mapped = back.carry(deltas)
-    ict_face = ctx["ict_deltas"][:, :ICT_FACE_END]
-    moving = np.linalg.norm(ict_face, axis=2) > 1e-4  # vertices ICT moves by more than 0.1 mm
+    ict_narrow = ctx["ict_deltas"][:, :ICT_NARROW_FACE_END]
+    moving = np.linalg.norm(ict_narrow, axis=2) > 1e-4  # vertices ICT moves by more than 0.1 mm
     err = {}
     for s, name in enumerate(names):
         m = moving[s] & (back.distance < 0.003)
-        err[name] = float(np.linalg.norm(mapped[s, m] - ict_face[s, m]) / max(np.linalg.norm(ict_face[s, m]), 1e-12))
-    mirror = transfer.mirror_correspondence(fv, faces)
+        err[name] = float(np.linalg.norm(mapped[s, m] - ict_narrow[s, m]) / max(np.linalg.norm(ict_narrow[s, m]), 1e-12))
+    ict_face = ctx["ict_deltas"][:, :ICT_FACE_END]
+    parts = arrays["mask_eyeball_L"] * 1 + arrays["mask_eyeball_R"] * 2
+    mirror = transfer.mirror_correspondence(fv, faces, parts, {1: 2, 2: 1})
     ict_face_faces = ctx["ict_faces"][(ctx["ict_faces"] < ICT_FACE_END).all(1)]
     ict_mirror = transfer.mirror_correspondence(ctx["ict_vertices"][:ICT_FACE_END], ict_face_faces)
     sym = {}

@@ -266,21 +266,23 @@ def closest_correspondence(
     return Correspondence(tri_idx, bary, dist)
 
 
-def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rotation (3, 3) and translation (3,) taking ``src`` (N, 3) onto ``dst`` (Kabsch)."""
-    sim = fit_similarity(src, dst)
-    rot = sim.rotation
-    return rot, dst.mean(0) - src.mean(0) @ rot.T
-
-
-def mirror_correspondence(vertices: np.ndarray, faces: np.ndarray) -> Correspondence:
+def mirror_correspondence(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray | None = None,
+                          mirror_part: dict[int, int] | None = None) -> Correspondence:
     """Each vertex's reflection through x = 0 as a point on the surface (for symmetry checks).
 
     Args:
         vertices: (V, 3) positions, x = 0 the plane of symmetry.
         faces: (F, 3) triangles.
+        parts: (V,) int part id per vertex (skin, left eyeball, right eyeball), so that a
+            reflected vertex lands on the mirrored part, not on whatever surface is nearest.
+        mirror_part: part id -> the id of its mirror image (default: itself).
     """
-    return closest_correspondence(vertices * np.array([-1.0, 1.0, 1.0]), vertices, faces)
+    reflected = vertices * np.array([-1.0, 1.0, 1.0])
+    if parts is None:
+        return closest_correspondence(reflected, vertices, faces)
+    mirror_part = mirror_part or {}
+    target = np.array([mirror_part.get(int(p), int(p)) for p in parts])
+    return closest_correspondence(reflected, vertices, faces, target, parts[faces[:, 0]])
 
 
 def mirror_error(deltas_a: np.ndarray, deltas_b: np.ndarray, mirror: Correspondence, mask: np.ndarray) -> float:
