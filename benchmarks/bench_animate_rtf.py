@@ -11,6 +11,7 @@ model) are reported apart from the steady per-recording cost.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -42,17 +43,27 @@ def main() -> None:
         start = time.perf_counter()
         animate(REPO / "examples" / "arctic_a0007.wav", emotion="happy", progress=False)
         print(f"first call on the 4 s example (one-time costs): {time.perf_counter() - start:.2f} s")
-        times = []
+        times, cpu = [], []
         for run in range(args.runs):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             clip = animate(wav, emotion="happy", progress=False, seed=run)
             times.append(time.perf_counter() - start)
+            cpu.append(cpu_seconds() - cpu_start)
         print(f"{clip.num_frames} frames at {clip.fps:g} fps from {len(samples) / 16000:.1f} s of speech")
         print(f"animate: {min(times):.2f} s best, {np.median(times):.2f} s median of {args.runs}")
         print(f"real-time factor: {min(times) / SECONDS:.4f} best, {np.median(times) / SECONDS:.4f} median (goal < 0.05)")
+        print(f"CPU time (this process and its decoding workers): {np.median(cpu):.2f} s median, "
+              f"{np.median(cpu) / SECONDS:.4f} CPU-seconds per second of audio; load average now "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print("where the time goes (one run):")
         for step, seconds in stage_times(wav).items():
             print(f"  {step:<28} {seconds:6.2f} s  ({seconds / SECONDS:.4f} x real time)")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def stage_times(wav: Path) -> dict[str, float]:
