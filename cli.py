@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--render", type=Path, metavar="OUT.mp4",
                          help="also render an MP4 (H.264 + AAC, with the sound)")
     animate.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
-                         help="Blender engine for --render (default: workbench, fast on a CPU)")
+                         help="Blender engine for --render (default: workbench, fast on a CPU; eevee and "
+                              "cycles use the materials and a light rig, and want a GPU: minutes a "
+                              "frame on a CPU)")
     animate.add_argument("--resolution", type=_resolution, default=512, metavar="PIXELS",
                          help="side of the square video frame (default: 512)")
     animate.add_argument("--intensity", default="audio", metavar="audio|0.0-1.0|CURVE.csv",

@@ -135,6 +135,8 @@ def configure_render(scene: bpy.types.Scene, *, engine: str = "workbench", resol
         else:
             scene.cycles.samples = 16
             scene.cycles.use_denoising = True
+            scene.cycles.device = "GPU" if _enable_cycles_gpu() else "CPU"
+            log.info("Cycles renders on the %s", scene.cycles.device)
     # AgX keeps the lit skin's hue where Standard clips it (compared on Workbench renders).
     scene.view_settings.view_transform = "AgX"
 
@@ -147,6 +149,27 @@ def configure_render(scene: bpy.types.Scene, *, engine: str = "workbench", resol
     render.ffmpeg.audio_codec = "AAC"
     render.ffmpeg.audio_bitrate = 192
     render.ffmpeg.audio_channels = "MONO"
+
+
+def _enable_cycles_gpu() -> bool:
+    """Enable the first GPU back end that has a device (OptiX, CUDA, HIP, oneAPI); False if none.
+
+    These are user preferences, not saved in the .blend: a render node sets its own.
+    """
+    preferences = bpy.context.preferences.addons["cycles"].preferences
+    for backend in ("OPTIX", "CUDA", "HIP", "ONEAPI"):
+        try:
+            preferences.compute_device_type = backend
+        except TypeError:  # a back end this Blender build lacks
+            continue
+        preferences.get_devices()
+        gpus = [d for d in preferences.devices if d.type == backend]
+        if gpus:
+            for device in preferences.devices:
+                device.use = device.type == backend
+            return True
+    preferences.compute_device_type = "NONE"
+    return False
 
 
 def render_video(scene: bpy.types.Scene, path, *, force: bool = False, progress: bool = True) -> Path:
