@@ -48,7 +48,7 @@ def ext(extension_zip, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("extensions")
     repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="emoflame test", module=REPO_MODULE, custom_directory=str(folder), source="USER")
+    repos.new(name="emoflame test", module=REPO_MODULE, custom_directory=str(folder), source="USER")
     result = bpy.ops.extensions.package_install_files(filepath=str(extension_zip), repo=REPO_MODULE,
                                                       enable_on_install=True)
     assert result == {"FINISHED"}
