@@ -17,9 +17,8 @@ import dataclasses
 import numpy as np
 import scipy.signal
 
-from .features import HOP
 from .load import SAMPLE_RATE
-from .phones import SPHINX_FPS, Phone
+from .phones import SPHINX_FPS, Phone, frame_level
 
 BAND_HZ = (1000.0, 5000.0)
 STOP_LEVEL_DB = -30.0
@@ -38,10 +37,7 @@ def band_level(samples: np.ndarray) -> np.ndarray:
     """(M,) dB: RMS level in 1–5 kHz in 10 ms frames (frame j covers samples [160 j, 160 (j+1))),
     relative to the recording's 95th percentile."""
     sos = scipy.signal.butter(4, BAND_HZ, "bandpass", fs=SAMPLE_RATE, output="sos")
-    band = scipy.signal.sosfilt(sos, samples)
-    n = len(band) // HOP
-    rms = np.sqrt(np.mean(band[: n * HOP].reshape(n, HOP) ** 2, axis=1))
-    level = 20 * np.log10(np.maximum(rms, 1e-7))
+    level = 20 * np.log10(np.maximum(frame_level(scipy.signal.sosfilt(sos, samples)), 1e-7))
     return level - np.percentile(level, 95)
 
 

@@ -101,11 +101,11 @@ def recognise_phones(samples: np.ndarray, progress: bool = False) -> list[Phone]
 def chunk_bounds(samples: np.ndarray, chunk_s: float = CHUNK_S) -> list[int]:
     """Sample indices [0, …, N] that cut a recording into pieces of about ``chunk_s`` seconds,
     each cut on a 10 ms frame boundary at the quietest 100 ms within 5 s of the nominal cut."""
-    n = len(samples) // HOP
     pieces = int(np.ceil(len(samples) / SAMPLE_RATE / chunk_s))
     if pieces < 2:
         return [0, len(samples)]
-    energy = np.mean(samples[: n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1)
+    energy = frame_level(samples) ** 2
+    n = len(energy)
     smooth = np.convolve(energy, np.ones(10) / 10, mode="same")
     cuts = [0]
     for k in range(1, pieces):
@@ -208,8 +208,7 @@ over a sentence scores -5.2."""
 
 
 def _check_alignment(samples: np.ndarray, spans: list[tuple[str, int, int, float]]) -> None:
-    rms = np.sqrt(np.mean(_frames(samples, HOP) ** 2, axis=1))
-    level = 20 * np.log10(np.maximum(rms, 1e-5))
+    level = 20 * np.log10(np.maximum(frame_level(samples), 1e-5))
     speech = level > np.percentile(level, 95) - 20  # clearly speech, not room noise or breaths
     in_words = np.zeros(len(level), bool)
     for word, start, end, ascore in spans:
@@ -225,9 +224,10 @@ def _check_alignment(samples: np.ndarray, spans: list[tuple[str, int, int, float
         raise TranscriptError(_MISMATCH.format(why=f"{outside:.1f} s of speech lie outside its words"))
 
 
-def _frames(samples: np.ndarray, hop: int) -> np.ndarray:
-    n = len(samples) // hop
-    return samples[: n * hop].reshape(n, hop).astype(np.float64)
+def frame_level(signal: np.ndarray) -> np.ndarray:
+    """(N // 160,) float64 RMS of each 10 ms frame (pocketsphinx's frames) of a 16 kHz signal."""
+    n = len(signal) // HOP
+    return np.sqrt(np.mean(signal[: n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1))
 
 
 def _plain(name: str) -> str:
