@@ -102,3 +102,10 @@ def test_real_landmark_embedding_loads_through_the_restricted_unpickler(embeddin
     assert faces.shape == (68,) and bary.shape == (68, 3)
     assert faces.max() < 9976
     np.testing.assert_allclose(bary.sum(1), 1.0, atol=1e-6)
+
+
+def test_default_landmark_embedding_is_the_shipped_68_points(arrays, embedding, tmp_path):
+    path = write_numpy_pickle(arrays, tmp_path / "flame2023.pkl")
+    shipped, given = load_flame_model(path), load_flame_model(path, embedding)
+    params = dict(expression=torch.randn(1, 100), jaw_pose=torch.tensor([[0.2, 0.0, 0.0]]))
+    torch.testing.assert_close(shipped(**params).landmarks, given(**params).landmarks, atol=1e-6, rtol=0)

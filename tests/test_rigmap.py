@@ -141,3 +141,20 @@ def test_rigmap_round_trips_through_npz(shared_data, tmp_path):
     loaded = RigMap.load(tmp_path / "map.npz")
     assert loaded.targets == rig.targets and loaded.unmatched == rig.unmatched
     np.testing.assert_array_equal(loaded.matrix, rig.matrix)
+
+
+def test_default_avatar_map_drives_both_brow_halves_on_the_mesh():
+    import emoflame
+
+    avatar = emoflame.default_avatar()
+    rig = rigmap_for_avatar(avatar)
+    assert rig.unmatched == ("tongueOut",) and len(rig.targets) == 53
+    weights = np.zeros(len(ARKIT_CHANNELS), np.float32)
+    weights[[CHANNEL_INDEX["browInnerUp"], CHANNEL_INDEX["jawOpen"]]] = [1.0, 0.5]
+    posed = avatar.vertices_for(dict(zip(rig.targets, rig.apply(weights))))
+    index = {name: s for s, name in enumerate(avatar.blendshape_names)}
+    deltas = avatar.blendshape_deltas
+    expected = (avatar.vertices + deltas[index["browInnerUp_L"]] + deltas[index["browInnerUp_R"]]
+                + 0.5 * deltas[index["jawOpen"]])
+    np.testing.assert_allclose(posed, expected, atol=1e-7)
+    assert np.abs(posed - avatar.vertices).max() > 0.005  # the jaw really opens
