@@ -48,7 +48,7 @@ EMOTION_AUS: dict[str, dict[str, str]] = {
     "neutral": {},
     "happy": {"AU6": "C", "AU12": "D"},                                   # 6+12
     "sad": {"AU1": "D", "AU4": "B", "AU15": "C", "AU17": "B", "AU43": "A", "AU64": "A"},  # 1+4+15 (+17), lids and gaze down
-    "angry": {"AU4": "D", "AU5": "B", "AU7": "C", "AU23": "C", "AU10": "A"},  # 4+5+7+23
+    "angry": {"AU4": "E", "AU5": "B", "AU7": "D", "AU10": "B", "AU17": "B", "AU23": "C"},  # 4+5+7+10+17+23
     "fearful": {"AU1": "D", "AU2": "C", "AU4": "B", "AU5": "D", "AU20": "C", "AU26": "A"},  # 1+2+4+5+20+26
     "disgusted": {"AU9": "D", "AU10": "C", "AU15": "B", "AU17": "B", "AU4": "A"},  # 9+10+15+17
     "surprised": {"AU1": "D", "AU2": "D", "AU5": "C", "AU26": "B"},       # 1+2+5B+26
