@@ -84,3 +84,24 @@ def renormalize(feature: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
     """
     unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
     return unit[:, None, :] * level_norm(intensity)[..., None]
+
+
+def emotion_condition(mode: str, feature: torch.Tensor, intensity: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
+    """T's per-frame emotion input (B, T, 896 [+1]); rows where ``neutral`` (B,) is True are zero.
+
+    ``mode`` is how intensity reaches T: "renorm" (the method) M/|M| · t(L); the Table 3
+    baselines of Xu et al.: "scale" M · L, and "concat" [M/|M|, L].
+
+    Raises:
+        ValueError: unknown mode.
+    """
+    keep = (~neutral).float()[:, None, None]
+    if mode == "renorm":
+        return renormalize(feature, intensity) * keep
+    if mode == "scale":
+        return feature[:, None, :] * intensity[..., None] * keep
+    if mode == "concat":
+        unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        x = torch.cat([unit[:, None, :].expand(-1, intensity.shape[1], -1), intensity[..., None]], dim=-1)
+        return x * keep
+    raise ValueError(f"unknown intensity_mode {mode!r}; choose renorm, scale or concat")

@@ -17,7 +17,7 @@ from ..audio.features import num_frames
 from ..audio.hubert import audio_features
 from ..audio.load import SAMPLE_RATE
 from ..channels import ARKIT_CHANNELS
-from ..emotion.adapter import AdapterConfig, EmotionAdapter, renormalize
+from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition
 from ..emotion.text import text_encoder
 from ..emotion.vocabulary import canonical_emotion
 from ..errors import EmotionError, IntensityError
@@ -142,7 +142,8 @@ class LearnedEngine:
         with torch.no_grad():
             z = torch.randn(1, self.adapter.cfg.z_dim, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
             feature = self.adapter(z, torch.from_numpy(emb)[None].to(self.device))
-            latent = renormalize(feature, curve) * (0.0 if name == "neutral" else 1.0)  # (1, M, 896)
+            neutral = torch.tensor([name == "neutral"], device=self.device)
+            latent = emotion_condition(self.transformer.cfg.intensity_mode, feature, curve, neutral)  # (1, M, 896)
             weights = self._run_transformer(x, latent)
         return _resample(weights, MODEL_FPS, fps, n), _resample(latent[0].cpu().numpy(), MODEL_FPS, fps, n)
 

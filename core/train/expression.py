@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..channels import CHANNEL_INDEX
-from ..emotion.adapter import AdapterConfig, EmotionAdapter, renormalize
+from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition
 from ..emotion.facs import emotion_direction
 from ..emotion.text import text_encoder
 from ..emotion.vocabulary import MEAD_EMOTIONS, SYNONYMS
@@ -35,23 +35,6 @@ from .dataset import feature_stats, load_sequences, sample_windows
 from .facegood import HELD_OUT
 
 NEUTRAL_PENALTY = 0.01
-
-
-def emotion_input(mode: str, feature: torch.Tensor, intensity: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
-    """T's emotion input (B, T, 896 [+1]) for ``mode``; rows where ``neutral`` (B,) is True are zero.
-
-    renorm: M(f_e)/|M(f_e)| · t(L) (Xu et al.); scale: M(f_e) · L; concat: [M(f_e)/|M(f_e)|, L].
-    """
-    keep = (~neutral).float()[:, None, None]
-    if mode == "renorm":
-        return renormalize(feature, intensity) * keep
-    if mode == "scale":
-        return feature[:, None, :] * intensity[..., None] * keep
-    if mode == "concat":
-        unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        x = torch.cat([unit[:, None, :].expand(-1, intensity.shape[1], -1), intensity[..., None]], dim=-1)
-        return x * keep
-    raise ValueError(f"unknown intensity_mode {mode!r}; choose renorm, scale or concat")
 
 
 @dataclasses.dataclass
@@ -95,7 +78,8 @@ def train(config_path: Path) -> dict:
     transformer = ExpressionTransformer(tcfg_model).to(device)
     params = list(adapter.parameters()) + list(transformer.parameters())
     opt = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.1, 1 - s / tcfg.steps))
+    warmup = max(1, min(100, tcfg.steps // 8))  # 100 steps for the shipped runs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.1, 1 - s / tcfg.steps))
     run_dir = resolve(tcfg.run_dir)
     modules = {"adapter": adapter, "transformer": transformer}
     start = resume_state(run_dir, modules, opt)
@@ -118,7 +102,7 @@ def train(config_path: Path) -> dict:
         neutral = torch.from_numpy(emo == neutral_id).to(device)
         x = (torch.from_numpy(f).to(device) - mean_t) / std_t
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=device)
-        pred = transformer(x, emotion_input(tcfg_model.intensity_mode, feature, intensity, neutral), mask)
+        pred = transformer(x, emotion_condition(tcfg_model.intensity_mode, feature, intensity, neutral), mask)
         y = torch.from_numpy(target).to(device)
         loss_pos = (pred - y).abs().mean()
         loss_vel = ((pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])).abs().mean()
