@@ -6,10 +6,11 @@ Steps (AVATAR_CARD.md gives the figures):
 1. Similarity ICT -> FLAME on the 68-point landmarks 17-67 (the jawlines disagree by 9-30 mm).
 2. Non-rigid ICP of FLAME's skin (vertices 0-3930) onto ICT's skin, eye and mouth sockets.
 3. Upper/lower lip labels on both meshes; each FLAME skin vertex takes the closest point on an
-   ICT triangle of the same label (else ``jawOpen`` tears the mouth corners).
+   ICT triangle of the same label (else ``jawOpen`` tears the mouth corners). FLAME's inner lip
+   surfaces, which pass through each other at rest, take their registered shape.
 4. Every ICT expression blendshape is carried through that correspondence (skin to skin);
-   nothing moves off the face. ICT's eyeLook shapes move only the lids, so FLAME's eyeballs
-   get the gaze rotation (GAZE_ANGLE) about FLAME's eye joints.
+   nothing moves on the head, ears or neck behind the jaw's angle. ICT's eyeLook shapes move
+   only the lids, so FLAME's eyeballs get the gaze rotation (GAZE_ANGLE) about its eye joints.
 5. Blink: FLAME's eye opens wider than ICT's, so ``eyeBlink`` is scaled near each eye by the
    ratio of openings.
 6. ICT's teeth, gums and tongue and their deltas come over by the similarity, shifted by the

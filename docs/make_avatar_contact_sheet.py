@@ -1,0 +1,160 @@
+"""Render the default avatar's contact sheet: every blendshape at weight 1 beside its ICT original.
+
+    python docs/make_avatar_contact_sheet.py --data ../shared/data
+
+Writes ``docs/avatar_contact_sheet.png`` (each cell: ICT FaceKit original left, the FLAME
+avatar right, same orthographic front view, Blender Workbench with vertex colours) and
+``docs/avatar_open_jaw.png`` (the avatar with an open jaw, teeth and tongue visible, front and
+three-quarter view). Needs bpy (a development dependency here) and the shared data for the ICT
+originals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import bpy
+import numpy as np
+from PIL import Image, ImageDraw
+
+from emoflame.core.flame.avatar import default_avatar
+from emoflame.flame_assets import build_default_avatar as build
+
+DOCS = Path(__file__).resolve().parent
+CELL = 256  # pixels per head
+ICT_RGB = (0.70, 0.70, 0.72)
+ICT_RENDERED = range(0, 24591)  # skin, sockets, mouth interior, eyeballs (no lashes or occlusion shells)
+
+
+def _mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray, rgb: np.ndarray) -> bpy.types.Object:
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices.tolist(), [], faces.tolist())
+    colors = mesh.color_attributes.new("Col", "FLOAT_COLOR", "POINT")
+    colors.data.foreach_set("color", np.hstack([rgb, np.ones((len(rgb), 1))]).astype(np.float32).ravel())
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), bool))
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def _set_vertices(obj: bpy.types.Object, vertices: np.ndarray) -> None:
+    obj.data.vertices.foreach_set("co", vertices.astype(np.float32).ravel())
+    obj.data.update()
+
+
+def _scene(width: int, height: int) -> bpy.types.Scene:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.shading.light = "STUDIO"
+    scene.display.shading.color_type = "VERTEX"
+    scene.display.shading.show_specular_highlight = False
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.film_transparent = True
+    return scene
+
+
+def _camera(scene, location, target, ortho_scale: float) -> None:
+    cam = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+    cam.data.type = "ORTHO"
+    cam.data.ortho_scale = ortho_scale
+    cam.location = location
+    direction = np.asarray(target) - np.asarray(location)
+    from mathutils import Vector
+
+    cam.rotation_euler = Vector(direction).to_track_quat("-Z", "Y").to_euler()
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+
+
+def _render(scene, path: Path) -> Image.Image:
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    rgba = Image.open(path).convert("RGBA")
+    white = Image.new("RGBA", rgba.size, "white")
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _save(image: Image.Image, out: Path) -> None:
+    """A 256-colour PNG: a third of the size, no visible banding on Workbench shading."""
+    image.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(out, optimize=True)
+
+
+def _to_blender(v: np.ndarray) -> np.ndarray:
+    """FLAME frame (y up, +z forward) -> Blender (z up, -y forward)."""
+    return np.stack([v[..., 0], -v[..., 2], v[..., 1]], -1)
+
+
+def contact_sheet(data: Path, out: Path, columns: int = 6) -> None:
+    """Render every blendshape of the avatar beside ICT's original into one PNG."""
+    avatar = default_avatar()
+    flame = build.load_flame(data)
+    ict = build.load_ict(data)
+    flame_lmk = build.embed(flame["vertices"], flame["faces"], flame["landmark_faces"], flame["landmark_bary"])
+    sim = build.transfer.fit_similarity(ict["vertices"][ict["landmarks"]][17:], flame_lmk[17:])
+    keep = np.zeros(len(ict["vertices"]), bool)
+    keep[ICT_RENDERED] = True
+    ict_faces = ict["faces"][keep[ict["faces"]].all(1)]
+    iv = sim.points(ict["vertices"])
+    ict_d = sim.vectors(ict["deltas"])
+    shift = np.array([0.085, 0.0, 0.0])  # heads side by side, ICT on the left
+
+    scene = _scene(2 * CELL, CELL)
+    _camera(scene, (0.0, -1.0, -0.012), (0.0, 0.0, -0.012), 0.34)
+    ict_obj = _mesh_object("ict", _to_blender(iv - shift), ict_faces, np.tile(ICT_RGB, (len(iv), 1)))
+    av_obj = _mesh_object("avatar", _to_blender(avatar.vertices + shift), avatar.faces, avatar.vertex_colors)
+    inner = avatar.interior
+    in_obj = _mesh_object("interior", _to_blender(inner.vertices + shift), inner.faces, inner.vertex_colors)
+    names = list(avatar.blendshape_names)
+    cells = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, name in enumerate(["neutral"] + names):
+            w = {} if name == "neutral" else {name: 1.0}
+            s = ict["names"].index(name) if w else None
+            _set_vertices(ict_obj, _to_blender((iv if s is None else iv + ict_d[s]) - shift))
+            _set_vertices(av_obj, _to_blender(avatar.vertices_for(w) + shift))
+            _set_vertices(in_obj, _to_blender(inner.vertices_for(avatar.weight_vector(w)) + shift))
+            img = _render(scene, Path(tmp) / f"{i:03d}.png")
+            ImageDraw.Draw(img).text((6, 4), f"{name}  (ICT | avatar)", fill=(0, 0, 0), font_size=15)
+            cells.append(img)
+    rows = -(-len(cells) // columns)
+    sheet = Image.new("RGB", (columns * 2 * CELL, rows * CELL), "white")
+    for k, img in enumerate(cells):
+        sheet.paste(img, ((k % columns) * 2 * CELL, (k // columns) * CELL))
+    _save(sheet, out)
+
+
+def open_jaw(out: Path) -> None:
+    """The avatar with jawOpen 0.7 (teeth, gums and tongue visible), front and three-quarter view."""
+    avatar = default_avatar()
+    w = avatar.weight_vector({"jawOpen": 0.7})
+    scene = _scene(2 * CELL, 2 * CELL)
+    _mesh_object("avatar", _to_blender(avatar.vertices_for(w)), avatar.faces, avatar.vertex_colors)
+    inner = avatar.interior
+    _mesh_object("interior", _to_blender(inner.vertices_for(w)), inner.faces, inner.vertex_colors)
+    views = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, loc in enumerate([(0.0, -1.0, 0.0), (0.7, -0.7, 0.1)]):
+            _camera(scene, loc, (0.0, 0.0, -0.025), 0.15)
+            views.append(_render(scene, Path(tmp) / f"{k}.png"))
+    sheet = Image.new("RGB", (2 * 2 * CELL, 2 * CELL), "white")
+    for k, img in enumerate(views):
+        sheet.paste(img, (k * 2 * CELL, 0))
+    _save(sheet, out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder (for ICT's originals)")
+    parser.add_argument("--out", type=Path, default=DOCS / "avatar_contact_sheet.png")
+    parser.add_argument("--open-jaw", type=Path, default=DOCS / "avatar_open_jaw.png")
+    args = parser.parse_args()
+    contact_sheet(args.data, args.out)
+    open_jaw(args.open_jaw)
+
+
+if __name__ == "__main__":
+    main()
