@@ -120,7 +120,7 @@ def test_flame_rigmap_puts_the_jaw_in_jaw_pose_and_is_cached(model, avatar, tmp_
     assert jaw_open[100] == pytest.approx(JAW_ANGLE, abs=1e-3)
     np.testing.assert_allclose(jaw_open[:100], avatar.coefficients[3], atol=2e-3)
     assert rig.residual["jawOpen"] < 1e-3 and rig.residual["mouthSmile_L"] < 1e-4
-    assert abs(rig.matrix[CHANNEL_INDEX["mouthSmile_L"], 100]) < 1e-3  # no jaw in a smile
+    assert not rig.matrix[CHANNEL_INDEX["mouthSmile_L"], 100:].any()  # only jaw channels turn the jaw
     assert model.v_template.dtype == torch.float32  # the fit did not change the caller's model
 
     cached = list(tmp_path.glob("flame_*.npz"))

@@ -31,9 +31,11 @@ from ..errors import ModelFileError, RigError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when the fit in :func:`rigmap_for_flame` changes, so stale cached maps are not reused."""
 FLAME_TARGETS = tuple(f"expression_{i:03d}" for i in range(100)) + ("jaw_pose_0", "jaw_pose_1", "jaw_pose_2")
+JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
+"""The channels whose FLAME fit may turn the jaw (ARKit's jaw-bone channels)."""
 JAW_REFIT_RADIANS = 1e-3
 """Channels whose linear fit turns the jaw by more than this are refitted through LBS."""
 _BY_LOWER_NAME = {name.lower(): name for name in ARKIT_CHANNELS}
@@ -267,8 +269,8 @@ def _jaw_columns(flame, params: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
 def _refine_through_lbs(flame, avatar, linear: RigMap, region: str, steps: int) -> RigMap:
     """Refit the linear map's coefficients through the full FLAME forward (rotations are not linear).
 
-    Each channel k that turns the jaw (:data:`JAW_REFIT_RADIANS`) is refitted on its own: (expression_k, jaw_k) minimise
-    ||FLAME(expression_k, jaw_k) - (template + D_k)||^2 over the region, from the linear
+    Each channel k that turns the jaw (more than :data:`JAW_REFIT_RADIANS`) is refitted on its
+    own: (expression_k, jaw_k) minimise ||FLAME(expression_k, jaw_k) - (template + D_k)||^2 over the region, from the linear
     solution, by Gauss-Newton. The Jacobian's expression columns are the basis turned by each
     vertex's blended skinning rotation (exact but for the joints' slight dependence on the
     expression); its jaw columns are central differences. The map stays linear in the weights:
@@ -353,12 +355,13 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
                      steps: int = 10) -> RigMap:
     """Map channels to a FLAME model's expression coefficients and jaw pose, cached per model file.
 
-    The avatar's channel displacements (FLAME topology) are fitted over the face region with
-    the model's expression basis plus the jaw: first linearly (:func:`rigmap_by_least_squares`
-    on the expression ``shapedirs`` and the jaw rotation's Jacobian through LBS at the zero
-    pose), then through the full FLAME forward so the jaw's share is a true rotation about the
-    jaw joint (the avatar's ``jawOpen`` is mostly jaw rotation, which FLAME's expression
-    basis does not carry). The result is cached as ``.npz`` under ``cache_dir``, keyed by the
+    The avatar's channel displacements (FLAME topology) are fitted over the face region by
+    least squares (:func:`rigmap_by_least_squares`) on the model's expression ``shapedirs``.
+    The jaw channels (:data:`JAW_CHANNELS`) also get the jaw rotation: their linear fit adds
+    the rotation's Jacobian through LBS at the zero pose, then they are refitted through the
+    full FLAME forward, so the jaw's share is a true rotation about the jaw joint (the avatar's
+    ``jawOpen`` is mostly jaw rotation, which FLAME's expression basis does not carry). Other
+    channels never turn the jaw, so a smile cannot twist it. The result is cached as ``.npz`` under ``cache_dir``, keyed by the
     model file's SHA-256, the avatar's content and :data:`CACHE_VERSION`.
 
     Args:
@@ -389,9 +392,17 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
         expression = flame.expression_dirs.permute(2, 0, 1)  # (E, V, 3)
         everywhere = torch.ones(flame.v_template.shape[0], dtype=torch.bool)
         jaw = _jaw_columns(flame, flame.v_template.new_zeros(1, num_expression + 3), everywhere)[0]  # (V, 3, 3)
-    # The jaw enters the linear fit as its Jacobian through LBS at the zero pose.
-    basis = torch.cat([expression, jaw.permute(2, 0, 1)]).numpy()  # (E + 3, V, 3)
-    linear = rigmap_by_least_squares(avatar, basis, targets, region)
+    expression_fit = rigmap_by_least_squares(avatar, expression.numpy(), targets[:num_expression], region)
+    # The jaw channels' fit adds the jaw rotation, linearised through LBS at the zero pose.
+    jaw_channels = tuple(c for c in JAW_CHANNELS if c in expression_fit.residual)
+    jaw_fit = rigmap_by_least_squares(avatar, torch.cat([expression, jaw.permute(2, 0, 1)]).numpy(), targets,
+                                      region, channels=jaw_channels)
+    matrix = np.zeros((len(ARKIT_CHANNELS), len(targets)), np.float32)
+    matrix[:, :num_expression] = expression_fit.matrix
+    for k, channel in enumerate(jaw_channels):
+        matrix[ARKIT_CHANNELS.index(channel)] = jaw_fit.matrix[k]
+    linear = RigMap(ARKIT_CHANNELS, targets, matrix, {**expression_fit.residual, **jaw_fit.residual},
+                    expression_fit.unmatched)
     rigmap = _refine_through_lbs(flame, avatar, linear, region, steps)
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
