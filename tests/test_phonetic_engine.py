@@ -149,7 +149,7 @@ def test_blinks_gather_at_pauses():
     assert after_pause > 0.5 * 200 and after_pause > 3 * after_random
 
 
-@pytest.mark.parametrize("emotion", ["neutral", "happy", "angry", "surprised"])
+@pytest.mark.parametrize("emotion", MEAD_EMOTIONS)
 def test_lips_meet_on_the_default_avatar(arctic, emotion):
     from emoflame.core.flame.avatar import default_avatar
 

@@ -145,8 +145,11 @@ def mouth_track(phones: list[Phone], loudness: np.ndarray, fps: float) -> MouthT
     return MouthTrack(weights, closure.astype(np.float32), rounding.astype(np.float32))
 
 
-_OPENING = np.array([CHANNEL_INDEX[c] for c in V.LIP_OPENING])
 _CLOSING = np.array([CHANNEL_INDEX[c] for c in V.LIP_CLOSING])
+# At a closure the emotion lets go of every channel that moves the lips: those that part them,
+# those that push them together, and the nose wrinkler (AU9), whose levator also lifts the
+# upper lip (3 mm at disgust's grade on the default avatar).
+_AT_CLOSURE = np.array([CHANNEL_INDEX[c] for c in V.LIP_OPENING + V.LIP_CLOSING + ("noseSneer_L", "noseSneer_R")])
 _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R", "mouthStretch_L",
                                                    "mouthStretch_R", "mouthDimple_L", "mouthDimple_R")])
 
@@ -155,8 +158,8 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndar
     """Add the emotion, the eyes and the brows to the mouth so that they do not fight.
 
     The visemes own the lips where they need them: at a bilabial closure the emotion's lip
-    channels (jaw drop, lip raisers and depressors, stretch, press) yield, so a happy "m" still
-    closes and an angry one does not crush the lips into each other; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
+    channels (jaw drop, lip raisers and depressors, stretch, press, chin raiser, nose wrinkler)
+    yield, so a happy "m" still closes and an angry one does not crush the lips into each other; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
     and its lip press yields while the jaw is open for a vowel.
 
     Args:
@@ -168,8 +171,7 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndar
         (T, 52) float32 in [0, 1].
     """
     emotion = emotion.copy()
-    emotion[:, _OPENING] *= 1 - mouth.closure[:, None]
-    emotion[:, _CLOSING] *= 1 - mouth.closure[:, None]  # no extra press on top of the viseme's own
+    emotion[:, _AT_CLOSURE] *= 1 - mouth.closure[:, None]
     emotion[:, _SPREADING] *= 1 - 0.9 * mouth.rounding[:, None]  # AU12 and AU18 pull the corners opposite ways
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]

@@ -33,7 +33,10 @@ LIP_OPENING = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_
                "mouthFunnel", "mouthPucker", "mouthStretch_L", "mouthStretch_R", "tongueOut")
 """Channels that part the lips: at a bilabial closure they belong to the viseme alone."""
 
-LIP_CLOSING = ("mouthClose", "mouthPress_L", "mouthPress_R", "mouthRollLower", "mouthRollUpper")
+LIP_CLOSING = ("mouthClose", "mouthPress_L", "mouthPress_R", "mouthRollLower", "mouthRollUpper",
+               "mouthShrugLower", "mouthShrugUpper")
+"""Channels that push the lips together (press, roll, the chin raiser's shrug): at a closure an
+emotion's share of them would push one lip through the other."""
 
 
 @dataclass(frozen=True)
