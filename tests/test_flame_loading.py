@@ -109,3 +109,14 @@ def test_default_landmark_embedding_is_the_shipped_68_points(arrays, embedding, 
     shipped, given = load_flame_model(path), load_flame_model(path, embedding)
     params = dict(expression=torch.randn(1, 100), jaw_pose=torch.tensor([[0.2, 0.0, 0.0]]))
     torch.testing.assert_close(shipped(**params).landmarks, given(**params).landmarks, atol=1e-6, rtol=0)
+
+
+def test_allowed_helpers_refuse_misuse(tmp_path):
+    """_codecs.encode is admitted for latin-1 bytes only; copyreg._reconstructor for array stand-ins only."""
+    codec = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x05\x00\x00\x00rot13\x86R."
+    reconstructor = b"\x80\x02ccopy_reg\n_reconstructor\ncnumpy\ndtype\nc__builtin__\nobject\nN\x87R."
+    for name, payload in (("codec", codec), ("reconstructor", reconstructor)):
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(payload)
+        with pytest.raises(ModelFileError, match="not a readable pickle"):
+            load_pickle(path)

@@ -112,6 +112,19 @@ def test_least_squares_recovers_known_coefficients(model, avatar):
         rigmap_by_least_squares(avatar, basis[:, :100], ["Exp1"])
 
 
+def test_a_limited_target_is_left_to_its_channels(model, avatar):
+    """An extra target that is exactly the smile: free, the smile takes it; limited, it may not."""
+    smile = avatar.blendshape_deltas[0][None]
+    basis = np.concatenate([model.expression_dirs.permute(2, 0, 1).numpy(), smile])
+    names = [f"Exp{i + 1}" for i in range(100)] + ["jaw"]
+    free = rigmap_by_least_squares(avatar, basis, names)
+    limited = rigmap_by_least_squares(avatar, basis, names, limited={"jaw": ("jawOpen",)})
+    smile_row = CHANNEL_INDEX["mouthSmile_L"]
+    assert free.matrix[smile_row, 100] > 0.5
+    assert limited.matrix[smile_row, 100] == 0.0 and limited.residual["mouthSmile_L"] < 1e-5
+    assert (limited.matrix[:, 100] != 0).sum() <= 1  # only jawOpen may use it
+
+
 def test_flame_rigmap_puts_the_jaw_in_jaw_pose_and_is_cached(model, avatar, tmp_path, monkeypatch):
     rig = rigmap_for_flame(model, avatar, cache_dir=tmp_path)
     assert rig.targets[:2] == ("expression_000", "expression_001")

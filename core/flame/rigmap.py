@@ -199,6 +199,7 @@ def rigmap_by_least_squares(
     target_names,
     region: str = "face",
     channels: tuple[str, ...] = ARKIT_CHANNELS,
+    limited: dict[str, tuple[str, ...]] | None = None,
 ) -> RigMap:
     """Map channels onto any linear basis on the FLAME topology by least squares.
 
@@ -216,6 +217,8 @@ def rigmap_by_least_squares(
         target_names: (M,) names of the target controls.
         region: the avatar mask the fit runs over (default the face).
         channels: source channels.
+        limited: target name -> the only channels that may use it, e.g. a jaw target for
+            :data:`JAW_CHANNELS`, so that a smile never turns the jaw.
 
     Returns:
         A :class:`RigMap` whose ``residual`` is ||fit - D_k|| / ||D_k|| over the region; a
@@ -236,9 +239,15 @@ def rigmap_by_least_squares(
     if region not in avatar.masks:
         raise RigError(f"the avatar has no '{region}' mask; choose one of {sorted(avatar.masks)}")
     mask = np.asarray(avatar.masks[region], dtype=bool)
+    limited = limited or {}
     A = basis[:, mask].reshape(len(target_names), -1).T  # (N * 3, M)
     D = channel_deltas(avatar, channels)[:, mask].reshape(len(channels), -1).T  # (N * 3, K)
-    X, *_ = np.linalg.lstsq(A, D, rcond=None)  # (M, K)
+    X = np.zeros((len(target_names), len(channels)))  # (M, K)
+    # Channels that may use the same targets are solved together (at most two groups).
+    allowed = np.array([[c in limited.get(t, (c,)) for t in target_names] for c in channels])  # (K, M)
+    for columns in np.unique(allowed, axis=0):
+        rows = np.flatnonzero((allowed == columns).all(axis=1))
+        X[np.ix_(columns, rows)] = np.linalg.lstsq(A[:, columns], D[:, rows], rcond=None)[0]
     norms = np.linalg.norm(D, axis=0)
     moving = norms > 1e-9
     X[:, ~moving] = 0.0
@@ -392,17 +401,10 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
         expression = flame.expression_dirs.permute(2, 0, 1)  # (E, V, 3)
         everywhere = torch.ones(flame.v_template.shape[0], dtype=torch.bool)
         jaw = _jaw_columns(flame, flame.v_template.new_zeros(1, num_expression + 3), everywhere)[0]  # (V, 3, 3)
-    expression_fit = rigmap_by_least_squares(avatar, expression.numpy(), targets[:num_expression], region)
-    # The jaw channels' fit adds the jaw rotation, linearised through LBS at the zero pose.
-    jaw_channels = tuple(c for c in JAW_CHANNELS if c in expression_fit.residual)
-    jaw_fit = rigmap_by_least_squares(avatar, torch.cat([expression, jaw.permute(2, 0, 1)]).numpy(), targets,
-                                      region, channels=jaw_channels)
-    matrix = np.zeros((len(ARKIT_CHANNELS), len(targets)), np.float32)
-    matrix[:, :num_expression] = expression_fit.matrix
-    for k, channel in enumerate(jaw_channels):
-        matrix[ARKIT_CHANNELS.index(channel)] = jaw_fit.matrix[k]
-    linear = RigMap(ARKIT_CHANNELS, targets, matrix, {**expression_fit.residual, **jaw_fit.residual},
-                    expression_fit.unmatched)
+    # The jaw enters the linear fit as its rotation's Jacobian through LBS at the zero pose.
+    basis = torch.cat([expression, jaw.permute(2, 0, 1)]).numpy()  # (E + 3, V, 3)
+    linear = rigmap_by_least_squares(avatar, basis, targets, region,
+                                     limited={t: JAW_CHANNELS for t in targets[num_expression:]})
     rigmap = _refine_through_lbs(flame, avatar, linear, region, steps)
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
