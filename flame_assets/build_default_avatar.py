@@ -15,7 +15,7 @@ Steps (AVATAR_CARD.md gives the figures):
    ratio of openings.
 6. ICT's teeth, gums and tongue and their deltas come over by the similarity, shifted by the
    registration's offset at the lips, as the avatar's mouth interior.
-7. Vertex colours (skin, lips, sclera, iris, pupil, teeth, gums) and quality figures.
+7. Vertex colours (skin, lips, eyebrows, sclera, iris, pupil, teeth, gums) and quality figures.
 
 The output is deterministic: same data, same bytes.
 """
@@ -58,6 +58,8 @@ SCLERA_RGB = (0.74, 0.72, 0.68)
 IRIS_RGB = (0.10, 0.06, 0.035)  # dark: MediaPipe reads light irises as eye-look
 PUPIL_RGB = (0.02, 0.02, 0.02)
 IRIS_ANGLE, PUPIL_ANGLE = 0.50, 0.20  # radians from the eyeball's forward axis
+BROW_RGB = (0.28, 0.20, 0.14)  # painted eyebrows: brow motion reads to eyes and to MediaPipe
+BROW_HALF_WIDTH = (0.0045, 0.0025)  # metres, at the nasal end and at the tail
 MOUTH_RGB = (0.42, 0.20, 0.20)  # the inner lip surfaces, as seen through an open mouth
 TEETH_RGB, GUMS_RGB = (0.86, 0.83, 0.74), (0.66, 0.32, 0.33)
 
@@ -211,6 +213,23 @@ def gaze_deltas(names: list[str], vertices: np.ndarray, joint_regressor: np.ndar
     return out
 
 
+def brow_weight(vertices: np.ndarray, lmk: np.ndarray) -> np.ndarray:
+    """(V,) in [0, 1]: how much each vertex belongs to a painted eyebrow, by its distance from
+    the brow landmarks' polylines (17-21, 22-26), thicker towards the nose."""
+    weight = np.zeros(len(vertices))
+    for start in (17, 22):
+        line = lmk[start : start + 5]
+        inner = 0 if start == 22 else 4  # the brow's nasal end is its thick end
+        for k in range(4):
+            a, b = line[k], line[k + 1]
+            t = np.clip((vertices - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0)
+            dist = np.linalg.norm(vertices - (a + t[:, None] * (b - a)), axis=1)
+            along = np.abs(k + t - inner) / 4.0  # 0 at the nasal end, 1 at the tail
+            half_width = BROW_HALF_WIDTH[0] + (BROW_HALF_WIDTH[1] - BROW_HALF_WIDTH[0]) * along
+            weight = np.maximum(weight, _smoothstep((half_width - dist) / (0.5 * half_width)))
+    return weight * (vertices[:, 2] > lmk[17:27, 2].min() - 0.01)
+
+
 def eye_colours(vertices: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Sclera, iris and pupil by angle around the eyeball's forward (+z) axis."""
     centre = vertices[idx].mean(0)
@@ -320,6 +339,8 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     lip_mask = skin & lip_region(fv, flame_lmk)
     rgb = np.tile(SKIN_RGB, (len(fv), 1))
     rgb[lip_mask] = LIP_RGB
+    brow = brow_weight(fv, flame_lmk)[:, None] * skin[:, None]
+    rgb = (1.0 - brow) * rgb + brow * np.array(BROW_RGB)
     inner = np.zeros(len(fv), bool)
     inner[skin] = tuck >= 1.0
     inner &= np.abs(fv[:, 0] - flame_lmk[[60, 64], 0].mean()) < 0.5 * (flame_lmk[64, 0] - flame_lmk[60, 0])
