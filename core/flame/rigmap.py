@@ -279,8 +279,8 @@ def _refine_through_lbs(flame, avatar, linear: RigMap, region: str, steps: int) 
     """Refit the linear map's coefficients through the full FLAME forward (rotations are not linear).
 
     Each channel k that turns the jaw (more than :data:`JAW_REFIT_RADIANS`) is refitted on its
-    own: (expression_k, jaw_k) minimise ||FLAME(expression_k, jaw_k) - (template + D_k)||^2 over the region, from the linear
-    solution, by Gauss-Newton. The Jacobian's expression columns are the basis turned by each
+    own: (expression_k, jaw_k) minimise ||FLAME(expression_k, jaw_k) - (template + D_k)||^2
+    over the region, from the linear solution, by Gauss-Newton. The Jacobian's expression columns are the basis turned by each
     vertex's blended skinning rotation (exact but for the joints' slight dependence on the
     expression); its jaw columns are central differences. The map stays linear in the weights:
     at weight w a channel gives w * (expression_k, jaw_k), for the jaw a rotation by w times the
@@ -307,8 +307,8 @@ def _refine_through_lbs(flame, avatar, linear: RigMap, region: str, steps: int) 
         return flame(expression=p[:, :num_expression], jaw_pose=p[:, num_expression:]).vertices[:, mask]
 
     def gauss_newton(p, target):
+        residual = fitted(p) - target  # (C, N, 3)
         for _ in range(steps):
-            residual = fitted(p) - target  # (C, N, 3)
             rotations = _blended_rotations(flame, p, weights)  # (C, N, 3, 3)
             expression_columns = torch.einsum("cnij,njm->cnim", rotations, basis)  # (C, N, 3, E)
             jacobian = torch.cat([expression_columns, _jaw_columns(flame, p, mask)], dim=-1)
@@ -316,8 +316,15 @@ def _refine_through_lbs(flame, avatar, linear: RigMap, region: str, steps: int) 
             # Normal equations: (E + 3)^2 systems instead of a QR of the tall Jacobian (10x faster).
             normal = jacobian.transpose(1, 2) @ jacobian  # (C, E + 3, E + 3)
             update = -torch.linalg.solve(normal, jacobian.transpose(1, 2) @ residual.reshape(p.shape[0], -1, 1))[..., 0]
-            p = p + update
-            if update.abs().max() < 1e-7:
+            trial = p + update
+            trial_residual = fitted(trial) - target
+            # A channel keeps a step only if it lowers its error (plain Gauss-Newton can overshoot).
+            better = trial_residual.flatten(1).norm(dim=1) < residual.flatten(1).norm(dim=1)  # (C,)
+            if not better.any():
+                break
+            p = torch.where(better[:, None], trial, p)
+            residual = torch.where(better[:, None, None], trial_residual, residual)
+            if update[better].abs().max() < 1e-7:
                 break
         return p
 
