@@ -71,6 +71,8 @@ def test_transcript_text_and_files(tmp_path):
     assert read_transcript("hello there") == "hello there"
     with pytest.raises(TranscriptError, match="no words"):
         read_transcript(" ... ")
+    with pytest.raises(TranscriptError, match="not found"):
+        read_transcript(str(tmp_path / "missing.txt"))
 
 
 def test_recognition_error_rate_and_closure_check(arctic, aligned):

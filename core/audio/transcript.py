@@ -26,10 +26,14 @@ def read_transcript(transcript: str | os.PathLike) -> str:
     """The text of a transcript given inline or as a path to a UTF-8 text file.
 
     Raises:
-        TranscriptError: the file cannot be read, or the text holds no words.
+        TranscriptError: a file named (a path object, or one word ending in .txt, .lab or .text)
+            is missing or unreadable, or the text holds no words.
     """
     text = str(transcript)
     path = Path(text)
+    looks_like_a_file = isinstance(transcript, os.PathLike) or (" " not in text.strip() and path.suffix.lower() in (".txt", ".lab", ".text"))
+    if looks_like_a_file and not path.is_file():
+        raise TranscriptError(f"transcript file not found: {path} (check the path, or give the words themselves)")
     if isinstance(transcript, os.PathLike) or (len(text) <= MAX_INLINE_PATH and "\n" not in text and path.is_file()):
         try:
             text = path.read_text(encoding="utf-8")
