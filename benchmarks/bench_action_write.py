@@ -17,7 +17,7 @@ from emoflame.addon.action_writer import target_values, write_action
 from emoflame.addon.avatar_object import add_avatar_object
 from emoflame.core.channels import ARKIT_CHANNELS
 from emoflame.core.clip import AnimationClip
-from emoflame.core.flame.rigmap import RigMap
+from emoflame.core.flame.rigmap import rigmap_for_shape_keys
 
 
 def main() -> None:
@@ -32,10 +32,7 @@ def main() -> None:
     for name in ARKIT_CHANNELS:
         if name not in key.key_blocks:
             face.shape_key_add(name=name, from_mix=False)
-    # The exact by-name map, built directly: rigmap_for_shape_keys drops jawLeft/jawRight/
-    # mouthLeft/mouthRight (canonical_channel reads their "Left"/"Right" as a side suffix).
-    rigmap = RigMap(ARKIT_CHANNELS, ARKIT_CHANNELS, np.eye(len(ARKIT_CHANNELS), dtype=np.float32),
-                    {name: 0.0 for name in ARKIT_CHANNELS}, ())
+    rigmap = rigmap_for_shape_keys(ARKIT_CHANNELS)
     weights = np.random.default_rng(0).random((frames, len(ARKIT_CHANNELS)), dtype=np.float32)
     clip = AnimationClip(25.0, np.zeros(frames), np.zeros((frames, 0)), weights, ARKIT_CHANNELS)
 
