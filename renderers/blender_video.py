@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 #: The ``--render-engine`` choices and Blender's engine identifiers.
 ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
 SENSOR_MM = 36.0
+CAMERA_NAME = "emoflame_camera"
 
 
 def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, lens_mm: float = 85.0,
                margin: float = 1.6) -> bpy.types.Object:
-    """Add (or reuse) the scene camera and aim it at the face of ``obj``, straight on.
+    """Add (or reuse) emoflame's camera, make it the scene camera and aim it at the face of
+    ``obj``, straight on.
 
     The face's forward direction is the object's local +Z (FLAME's), taken to world space.
     The camera stands on that axis at the distance where the points, scaled by ``margin``
@@ -46,7 +48,8 @@ def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, le
             an open jaw and some air).
 
     Returns:
-        The camera object, set as ``scene.camera``.
+        The camera object ``emoflame_camera``, set as ``scene.camera`` (a camera the scene had
+        is left where it is).
     """
     bpy.context.view_layer.update()  # matrix_world is stale until the depsgraph is evaluated
     world = obj.matrix_world
@@ -63,11 +66,11 @@ def frame_face(scene: bpy.types.Scene, obj: bpy.types.Object, points=None, *, le
     aspect = min(scene.render.resolution_x, scene.render.resolution_y) / max(scene.render.resolution_x, scene.render.resolution_y)
     distance = front + extent / 2 / (SENSOR_MM / 2 / lens_mm * aspect)
 
-    camera = scene.camera
-    if camera is None:
-        camera = bpy.data.objects.new("emoflame_camera", bpy.data.cameras.new("emoflame_camera"))
+    camera = bpy.data.objects.get(CAMERA_NAME)
+    if camera is None:  # a user's own camera is never moved: emoflame adds its own
+        camera = bpy.data.objects.new(CAMERA_NAME, bpy.data.cameras.new(CAMERA_NAME))
         scene.collection.objects.link(camera)
-        scene.camera = camera
+    scene.camera = camera
     camera.data.lens = lens_mm
     camera.data.sensor_width = SENSOR_MM
     camera.data.sensor_fit = "AUTO"

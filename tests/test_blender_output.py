@@ -189,8 +189,12 @@ def test_sound_strip_refuses_a_missing_file(face, tmp_path):
 def test_camera_frames_the_face_from_the_front(avatar, face):
     scene = bpy.context.scene
     landmarks = avatar.landmarks(avatar.vertices)
+    users = bpy.data.objects.new("shot_cam", bpy.data.cameras.new("shot_cam"))
+    scene.collection.objects.link(users)
+    scene.camera = users
     camera = frame_face(scene, face, landmarks)
-    assert scene.camera == camera
+    assert scene.camera == camera != users
+    assert tuple(users.location) == (0, 0, 0)  # the user's camera did not move
     bpy.context.view_layer.update()
     view = np.array([world_to_camera_view(scene, camera, face.matrix_world @ Vector(p)) for p in landmarks])
     assert view[:, :2].min() > 0.1 and view[:, :2].max() < 0.9  # inside the frame with room
