@@ -5,8 +5,9 @@
 Writes ``docs/avatar_contact_sheet.png`` (each cell: ICT FaceKit original left, the FLAME
 avatar right, same orthographic front view, Blender Workbench with vertex colours) and
 ``docs/avatar_open_jaw.png`` (the avatar with an open jaw, teeth and tongue visible, front and
-three-quarter view). Needs bpy (a development dependency here) and the shared data for the ICT
-originals.
+three-quarter view), and ``docs/avatar_mediapipe.json`` (MediaPipe Face Landmarker's strongest
+blendshape scores on renders of a few poses). Needs bpy, mediapipe (test dependencies) and the
+shared data for the ICT originals and the landmarker model.
 """
 
 from __future__ import annotations
@@ -146,14 +147,57 @@ def open_jaw(out: Path) -> None:
     _save(sheet, out)
 
 
+MEDIAPIPE_POSES = {
+    "neutral": {},
+    "jawOpen 0.8": {"jawOpen": 0.8},
+    "mouthSmile": {"mouthSmile_L": 1.0, "mouthSmile_R": 1.0},
+    "eyeBlink": {"eyeBlink_L": 1.0, "eyeBlink_R": 1.0},
+    "eyeLookOut_L + eyeLookIn_R": {"eyeLookOut_L": 1.0, "eyeLookIn_R": 1.0},
+    "eyeLookUp": {"eyeLookUp_L": 1.0, "eyeLookUp_R": 1.0},
+    "browInnerUp": {"browInnerUp_L": 1.0, "browInnerUp_R": 1.0},
+    "mouthFunnel": {"mouthFunnel": 1.0},
+}
+
+
+def mediapipe_readings(model: Path, out: Path) -> None:
+    """Render a few poses (front, 512 px) and write MediaPipe Face Landmarker's five strongest
+    blendshape scores for each to ``out`` (JSON): does the avatar read as what it does?"""
+    import json
+
+    import mediapipe as mp
+
+    avatar = default_avatar()
+    options = mp.tasks.vision.FaceLandmarkerOptions(
+        base_options=mp.tasks.BaseOptions(model_asset_path=str(model)),
+        output_face_blendshapes=True,
+        running_mode=mp.tasks.vision.RunningMode.IMAGE,
+    )
+    readings = {}
+    with mp.tasks.vision.FaceLandmarker.create_from_options(options) as landmarker, tempfile.TemporaryDirectory() as tmp:
+        for label, weights in MEDIAPIPE_POSES.items():
+            w = avatar.weight_vector(weights)
+            scene = _scene(512, 512)
+            _mesh_object("avatar", _to_blender(avatar.vertices_for(w)), avatar.faces, avatar.vertex_colors)
+            inner = avatar.interior
+            _mesh_object("interior", _to_blender(inner.vertices_for(w)), inner.faces, inner.vertex_colors)
+            _camera(scene, (0.0, -1.0, 0.0), (0.0, 0.0, 0.0), 0.26)
+            image = np.asarray(_render(scene, Path(tmp) / "pose.png"))
+            found = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image)).face_blendshapes
+            scores = {c.category_name: round(float(c.score), 2) for c in found[0]} if found else {}
+            readings[label] = dict(sorted(scores.items(), key=lambda kv: -kv[1])[:5])
+    out.write_text(json.dumps(readings, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (for ICT's originals)")
     parser.add_argument("--out", type=Path, default=DOCS / "avatar_contact_sheet.png")
     parser.add_argument("--open-jaw", type=Path, default=DOCS / "avatar_open_jaw.png")
+    parser.add_argument("--mediapipe", type=Path, default=DOCS / "avatar_mediapipe.json")
     args = parser.parse_args()
     contact_sheet(args.data, args.out)
     open_jaw(args.open_jaw)
+    mediapipe_readings(args.data / "models" / "face_landmarker.task", args.mediapipe)
 
 
 if __name__ == "__main__":
