@@ -205,7 +205,7 @@ def render_video(scene: bpy.types.Scene, path, *, force: bool = False, progress:
     try:
         scene.render.filepath = os.path.join(folder, "render")
         scene.render.use_file_extension = True
-        with _frame_progress(scene, progress), quiet_stdout():
+        with quiet_stdout(), _held_stderr() as terminal, _frame_progress(scene, progress, terminal):
             bpy.ops.render.render(animation=True, scene=scene.name)
         movies = sorted(Path(folder).glob("*.mp4"))
         if not movies:
@@ -217,12 +217,12 @@ def render_video(scene: bpy.types.Scene, path, *, force: bool = False, progress:
 
 
 @contextmanager
-def _frame_progress(scene, enabled: bool):
-    """A tqdm bar advanced by Blender's render_post handler, one step per frame."""
+def _frame_progress(scene, enabled: bool, stream):
+    """A tqdm bar on ``stream`` advanced by Blender's render_post handler, one step per frame."""
     from tqdm import tqdm
 
     bar = tqdm(total=scene.frame_end - scene.frame_start + 1, desc="render", unit="frame",
-               disable=not enabled, file=sys.stderr)
+               disable=not enabled, file=stream)
 
     def advance(*_):
         bar.update(1)
@@ -255,3 +255,33 @@ def quiet_stdout():
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+@contextmanager
+def _held_stderr():
+    """Hold what Blender writes to file descriptor 2 while rendering, then log it, less the
+    harmless "EGL_BAD_MATCH" lines a headless GPU context prints (NOTES.md).
+
+    Yields a stream on the real stderr for the progress bar. With debug logging on, nothing is
+    held.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    held = tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)
+    terminal = os.fdopen(os.dup(saved), "w")
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        held.seek(0)
+        text = held.read().decode(errors="replace")
+        held.close()
+        for line in text.splitlines():
+            if line.strip() and "EGL" not in line:
+                log.info("blender: %s", line.strip())
