@@ -44,6 +44,7 @@ def synthetic_flame_arrays(shared_data: Path, seed: int = 0) -> dict[str, np.nda
     neck = (1 - jaw) * np.clip((-0.1 - y) / 0.03, 0, 1)
     # Pose correctives only where the jaw and neck bend, as in FLAME: the forehead never moves.
     posedirs = rng.normal(scale=1e-3, size=(v.shape[0], 3, 36)) * (jaw + neck)[:, None, None]
+    posedirs[:, :, 18:] = 0.0  # the eyes' (R - I) features correct nothing: an eye turns only its eyeball
     weights = np.zeros((v.shape[0], 5))
     weights[:, 2], weights[:, 1] = jaw, neck
     weights[:, 0] = 1 - jaw - neck

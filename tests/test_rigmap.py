@@ -72,6 +72,7 @@ def model(flame_file, shared_data):
 
 
 JAW_ANGLE = 0.25  # radians of jawOpen at weight 1 in the stand-in avatar
+EYE_ROTATION = [-0.4, 0.05, 0.0]  # eyeLookUp_L's left-eye axis-angle in the stand-in avatar
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +89,17 @@ def avatar(model):
     with torch.no_grad():
         posed = model(expression=torch.tensor(coefficients, dtype=torch.float32), jaw_pose=jaw).vertices
         deltas = (posed - model.v_template).numpy()
+        look = (model(leye_pose=torch.tensor([EYE_ROTATION])).vertices - model.v_template).numpy()
     v = model.v_template.numpy()
     face = (v[:, 2] > 0.0) & (v[:, 1] > -0.11) & (np.arange(len(v)) < 3931)
+    eyeball_L, eyeball_R = np.zeros((2, len(v)), bool)
+    eyeball_L[3931:4477], eyeball_R[4477:] = True, True
     return SimpleNamespace(
-        blendshape_names=("mouthSmile_L", "browInnerUp_L", "browInnerUp_R", "jawOpen", "cheekRaiser_L"),
-        blendshape_deltas=np.concatenate([deltas, np.full((1, len(v), 3), 1e-3)]).astype(np.float32),
-        masks={"face": face}, coefficients=coefficients,
+        vertices=v, joint_regressor=model.J_regressor.numpy(),
+        blendshape_names=("mouthSmile_L", "browInnerUp_L", "browInnerUp_R", "jawOpen", "eyeLookUp_L",
+                          "cheekRaiser_L"),
+        blendshape_deltas=np.concatenate([deltas, look, np.full((1, len(v), 3), 1e-3)]).astype(np.float32),
+        masks={"face": face, "eyeball_L": eyeball_L, "eyeball_R": eyeball_R}, coefficients=coefficients,
     )
 
 
@@ -128,7 +134,11 @@ def test_a_limited_target_is_left_to_its_channels(model, avatar):
 def test_flame_rigmap_puts_the_jaw_in_jaw_pose_and_is_cached(model, avatar, tmp_path, monkeypatch):
     rig = rigmap_for_flame(model, avatar, cache_dir=tmp_path)
     assert rig.targets[:2] == ("expression_000", "expression_001")
-    assert rig.targets[-3:] == ("jaw_pose_0", "jaw_pose_1", "jaw_pose_2") and len(rig.targets) == 103
+    assert rig.targets[100:] == ("jaw_pose_0", "jaw_pose_1", "jaw_pose_2", "leye_pose_0", "leye_pose_1",
+                                 "leye_pose_2", "reye_pose_0", "reye_pose_1", "reye_pose_2")
+    look_up = rig.matrix[CHANNEL_INDEX["eyeLookUp_L"]]
+    np.testing.assert_allclose(look_up[103:], EYE_ROTATION + [0, 0, 0], atol=1e-4)
+    assert rig.residual["eyeLookUp_L"] < 1e-4 and not look_up[:103].any()  # the gaze is the eye's alone
     jaw_open = rig.matrix[CHANNEL_INDEX["jawOpen"]]
     assert jaw_open[100] == pytest.approx(JAW_ANGLE, abs=1e-3)
     np.testing.assert_allclose(jaw_open[:100], avatar.coefficients[3], atol=2e-3)

@@ -7,8 +7,8 @@ Three kinds of target (DESIGN.md, "The data that flows"):
 * any linear basis on the FLAME topology (the MPI Blender add-on's ``Exp1..Exp100`` keys, a
   FLAME model's expression ``shapedirs``): least squares over the face region
   (:func:`rigmap_by_least_squares`);
-* a real FLAME model: 100 expression coefficients plus the jaw rotation, fitted through LBS and
-  cached per model file (:func:`rigmap_for_flame`).
+* a real FLAME model: 100 expression coefficients plus the jaw rotation, fitted through LBS,
+  and the eye rotations, cached per model file (:func:`rigmap_for_flame`).
 
 Every map is linear, ``targets = weights @ matrix``, so it applies to a whole clip at once.
 Only the FLAME fit needs torch, and imports it itself: a Blender without torch builds and
@@ -31,11 +31,16 @@ from ..errors import ModelFileError, RigError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when the fit in :func:`rigmap_for_flame` changes, so stale cached maps are not reused."""
-FLAME_TARGETS = tuple(f"expression_{i:03d}" for i in range(100)) + ("jaw_pose_0", "jaw_pose_1", "jaw_pose_2")
+FLAME_TARGETS = tuple(f"expression_{i:03d}" for i in range(100)) + tuple(
+    f"{pose}_{i}" for pose in ("jaw_pose", "leye_pose", "reye_pose") for i in range(3))
+"""A FLAME model's controls: 100 expression coefficients, then jaw, left-eye and right-eye axis-angle."""
+_EYES = (("eyeball_L", 3), ("eyeball_R", 4))  # avatar mask, FLAME joint (leye_pose, reye_pose order)
 JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
 """The channels whose FLAME fit may turn the jaw (ARKit's jaw-bone channels)."""
+STILL_METRES = 1e-7
+"""A channel whose largest displacement on a region is below this does not move it (float32 noise)."""
 JAW_REFIT_RADIANS = 1e-3
 """Channels whose linear fit turns the jaw by more than this are refitted through LBS."""
 _BY_LOWER_NAME = {name.lower(): name for name in ARKIT_CHANNELS}
@@ -249,7 +254,7 @@ def rigmap_by_least_squares(
         rows = np.flatnonzero((allowed == columns).all(axis=1))
         X[np.ix_(columns, rows)] = np.linalg.lstsq(A[:, columns], D[:, rows], rcond=None)[0]
     norms = np.linalg.norm(D, axis=0)
-    moving = norms > 1e-9
+    moving = np.abs(D).max(axis=0) > STILL_METRES
     X[:, ~moving] = 0.0
     errors = np.linalg.norm(A @ X - D, axis=0)
     return RigMap(
@@ -290,6 +295,7 @@ def _refine_through_lbs(flame, avatar, linear: RigMap, region: str, steps: int) 
 
     # Without a jaw rotation FLAME is linear in the expression: the linear fit is already exact
     # (its error grows as the square of the angle, under 1e-6 relative at 1 mrad).
+    # The linear map's last three columns are the jaw's.
     moving = [k for k, c in enumerate(linear.channels)
               if c in linear.residual and np.abs(linear.matrix[k, -3:]).max() > JAW_REFIT_RADIANS]
     if not moving:
@@ -362,6 +368,47 @@ def _avatar_digest(avatar) -> str:
     return digest.hexdigest()
 
 
+def eye_rotations(avatar, channels: tuple[str, ...] = ARKIT_CHANNELS) -> tuple[np.ndarray, dict[str, float]]:
+    """Each channel's eyeball motion on the avatar as FLAME eye rotations.
+
+    The eyeballs of a FLAME head turn rigidly about the eye joints, so each channel's eyeball
+    displacement is fitted by the rotation about the avatar's eye joint that best maps the
+    rest eyeball onto the displaced one (Kabsch, via scipy's ``Rotation.align_vectors``).
+
+    Args:
+        avatar: the :class:`Avatar` (``vertices``, ``joint_regressor``, masks ``eyeball_L`` and
+            ``eyeball_R``, ``blendshape_names``, ``blendshape_deltas``).
+        channels: source channels.
+
+    Returns:
+        ``(rotations (K, 6), residual)``: the left then right eye axis-angle (radians) per
+        channel at weight 1, zero for channels that do not move an eyeball; and, for those that
+        do, the relative residual ||R p - (p + d)|| / ||d|| over both eyeballs.
+    """
+    from scipy.spatial.transform import Rotation
+
+    deltas = channel_deltas(avatar, channels)  # (K, V, 3)
+    vertices = np.asarray(avatar.vertices, dtype=np.float64)
+    joints = np.asarray(avatar.joint_regressor, dtype=np.float64) @ vertices  # (5, 3)
+    rotations = np.zeros((len(channels), 6))
+    residual = {}
+    for k, channel in enumerate(channels):
+        error = norm = 0.0
+        for e, (mask_name, joint) in enumerate(_EYES):
+            mask = np.asarray(avatar.masks[mask_name], dtype=bool)
+            displacement = deltas[k, mask]
+            if np.abs(displacement).max() < STILL_METRES:
+                continue
+            rest = vertices[mask] - joints[joint]
+            rotation, _ = Rotation.align_vectors(rest + displacement, rest)
+            rotations[k, 3 * e: 3 * e + 3] = rotation.as_rotvec()
+            error += float(((rotation.apply(rest) - rest - displacement) ** 2).sum())
+            norm += float((displacement ** 2).sum())
+        if norm:
+            residual[channel] = (error / norm) ** 0.5
+    return rotations, residual
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/emoflame/rigmaps`` (``~/.cache/emoflame/rigmaps`` by default)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emoflame" / "rigmaps"
@@ -369,7 +416,7 @@ def default_cache_dir() -> Path:
 
 def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region: str = "face",
                      steps: int = 10) -> RigMap:
-    """Map channels to a FLAME model's expression coefficients and jaw pose, cached per model file.
+    """Map channels to a FLAME model's expression coefficients, jaw and eye poses, cached per model file.
 
     The avatar's channel displacements (FLAME topology) are fitted over the face region by
     least squares (:func:`rigmap_by_least_squares`) on the model's expression ``shapedirs``.
@@ -377,8 +424,10 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
     the rotation's Jacobian through LBS at the zero pose, then they are refitted through the
     full FLAME forward, so the jaw's share is a true rotation about the jaw joint (the avatar's
     ``jawOpen`` is mostly jaw rotation, which FLAME's expression basis does not carry). Other
-    channels never turn the jaw, so a smile cannot twist it. The result is cached as ``.npz`` under ``cache_dir``, keyed by the
-    model file's SHA-256, the avatar's content and :data:`CACHE_VERSION`.
+    channels never turn the jaw, so a smile cannot twist it. The eyeballs' share (gaze) becomes
+    ``leye_pose``/``reye_pose`` (:func:`eye_rotations`). The result is cached as ``.npz`` under
+    ``cache_dir``, keyed by the model file's SHA-256, the avatar's content and
+    :data:`CACHE_VERSION`.
 
     Args:
         model: a :class:`FLAME` from :func:`load_flame_model` (``file_sha256`` set) or built in
@@ -389,9 +438,10 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
         steps: at most this many Gauss-Newton iterations of the refit through LBS.
 
     Returns:
-        A :class:`RigMap` with targets :data:`FLAME_TARGETS` (``expression_000``..``_099``,
-        ``jaw_pose_0..2`` radians) cut to the model's expression count, and the relative
-        residual per channel after the refit.
+        A :class:`RigMap` with targets :data:`FLAME_TARGETS` (``expression_000``..``_099``
+        cut to the model's expression count, then ``jaw_pose_0..2``, ``leye_pose_0..2``,
+        ``reye_pose_0..2`` in radians) and the relative residual per channel after the refit
+        (on the face region, or on the eyeballs for a channel that moves only them).
     """
     cache_path = None
     if model.file_sha256:
@@ -403,7 +453,7 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
 
     flame = copy.deepcopy(model).to("cpu", torch.float64)  # the caller's model keeps its device and dtype
     num_expression = flame.num_expression
-    targets = FLAME_TARGETS[:num_expression] + FLAME_TARGETS[-3:]
+    targets = FLAME_TARGETS[:num_expression] + FLAME_TARGETS[100:103]
     with torch.no_grad():
         expression = flame.expression_dirs.permute(2, 0, 1)  # (E, V, 3)
         everywhere = torch.ones(flame.v_template.shape[0], dtype=torch.bool)
@@ -412,7 +462,14 @@ def rigmap_for_flame(model, avatar, cache_dir: str | Path | None = None, region:
     basis = torch.cat([expression, jaw.permute(2, 0, 1)]).numpy()  # (E + 3, V, 3)
     linear = rigmap_by_least_squares(avatar, basis, targets, region,
                                      limited={t: JAW_CHANNELS for t in targets[num_expression:]})
-    rigmap = _refine_through_lbs(flame, avatar, linear, region, steps)
+    fitted = _refine_through_lbs(flame, avatar, linear, region, steps)
+    eyes, eye_residual = eye_rotations(avatar, fitted.channels)
+    rigmap = RigMap(
+        channels=fitted.channels, targets=fitted.targets + FLAME_TARGETS[103:],
+        matrix=np.concatenate([fitted.matrix, eyes.astype(np.float32)], axis=1),
+        residual={**eye_residual, **fitted.residual},  # the face's residual where a channel moves both
+        unmatched=tuple(c for c in fitted.unmatched if c not in eye_residual),
+    )
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_path.with_suffix(".partial.npz")
