@@ -26,16 +26,15 @@ import argparse
 import io
 import json
 import logging
-import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
-from ..core.errors import ModelFileError
 from ..core.flame import transfer
 from ..core.flame.avatar import FORMAT_VERSION
+from ..core.flame.loading import load_landmark_embedding
 
 log = logging.getLogger(__name__)
 
@@ -64,27 +63,15 @@ MOUTH_RGB = (0.42, 0.20, 0.20)  # the inner lip surfaces, as seen through an ope
 TEETH_RGB, GUMS_RGB = (0.86, 0.83, 0.74), (0.66, 0.32, 0.33)
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Admits only what a numpy-only embedding pickle needs; anything else is refused."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise ModelFileError(f"refusing to load {module}.{name} from a landmark embedding pickle")
-
-
 def load_flame(data: Path) -> dict:
     """FLAME template (V, F), the 68-point landmark embedding and the joint regressor."""
     mesh = trimesh.load(data / "flame" / "template.ply", process=False)
-    with open(data / "flame" / "flame_static_embedding_68.pkl", "rb") as fh:
-        emb = _ArrayUnpickler(fh, encoding="latin1").load()
+    landmark_faces, landmark_bary = load_landmark_embedding(data / "flame" / "flame_static_embedding_68.pkl")
     return {
         "vertices": np.asarray(mesh.vertices, np.float64),
         "faces": np.asarray(mesh.faces, np.int64),
-        "landmark_faces": np.asarray(emb["lmk_face_idx"], np.int64),
-        "landmark_bary": np.asarray(emb["lmk_b_coords"], np.float64),
+        "landmark_faces": landmark_faces,
+        "landmark_bary": landmark_bary,
         "joint_regressor": np.load(data / "flame" / "flame2020_joint_regressor.npz")["joint_regressor"],
     }
 
