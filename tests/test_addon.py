@@ -240,7 +240,8 @@ def test_default_avatar_take_goes_to_a_new_action_and_leaves_the_users_action_al
 def _make_mpi_rig(avatar):
     """An MPI FLAME add-on style rig on the real FLAME topology: Exp1..Exp100 spanning the
     avatar's expression deltas except jawOpen (mixed by a random rotation), Pose1..Pose36, and an
-    armature with neck and jaw bones whose 'jaw' vertex group follows the avatar's jaw motion."""
+    armature with neck and jaw bones whose 'jaw' vertex group follows the avatar's jaw motion.
+    As the add-on builds it: the mesh is the armature's child, bones point along +z (forward)."""
     import bpy
 
     rng = np.random.default_rng(0)
@@ -274,12 +275,12 @@ def _make_mpi_rig(avatar):
     bpy.context.view_layer.objects.active = armature
     bpy.ops.object.mode_set(mode="EDIT")
     neck = arm_data.edit_bones.new("neck")
-    neck.head, neck.tail = joints[1], joints[1] + (0, 0.05, 0)
+    neck.head, neck.tail = joints[1], joints[1] + (0, 0, 0.01)
     jaw = arm_data.edit_bones.new("jaw")
-    jaw.head, jaw.tail, jaw.parent = joints[2], joints[2] + (0, -0.01, 0.06), neck
+    jaw.head, jaw.tail, jaw.parent = joints[2], joints[2] + (0, 0, 0.01), neck
     bpy.ops.object.mode_set(mode="OBJECT")
-    for o in (obj, armature):  # FLAME is y-up: stand both up in Blender's z-up world
-        o.rotation_euler = (math.pi / 2, 0, 0)
+    armature.rotation_euler = (math.pi / 2, 0, 0)  # FLAME is y-up: stand it up in Blender's z-up world
+    obj.parent = armature
     jaw_open = np.linalg.norm(avatar.blendshape_deltas[names.index("jawOpen")], axis=1)
     weights = np.clip(jaw_open / np.percentile(jaw_open[jaw_open > 1e-5], 90), 0, 1)
     group = obj.vertex_groups.new(name="jaw")
