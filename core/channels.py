@@ -30,13 +30,13 @@ def canonical_channel(name: str) -> str | None:
     an optional ``.L``/``_l``/``Left`` side suffix), as Faceit, ICT FaceKit and Ready Player Me
     rigs spell them.
     """
-    key = name.strip().replace(".", "_")
-    low = key.lower()
-    for suffix, side in (("left", "_L"), ("right", "_R"), ("_l", "_L"), ("_r", "_R")):
+    low = name.strip().replace(".", "_").lower()
+    if low in _LOWER:  # jawLeft, mouthRight: "Left"/"Right" is part of the name, not a side
+        return _LOWER[low]
+    for suffix, side in (("left", "_l"), ("right", "_r"), ("_l", "_l"), ("_r", "_r")):
         if low.endswith(suffix):
-            key, low = key[: -len(suffix)] + side, low[: -len(suffix)] + side.lower()
-            break
-    return _LOWER.get(low)
+            return _LOWER.get(low[: -len(suffix)] + side)
+    return None
 
 
 _LOWER = {name.lower(): name for name in ARKIT_CHANNELS}

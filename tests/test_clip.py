@@ -44,3 +44,6 @@ def test_channel_aliases():
     assert canonical_channel("jawOpen") == "jawOpen"
     assert canonical_channel("eyeBlink.L") == "eyeBlink_L"
     assert canonical_channel("Exp12") is None
+    for name in ("jawLeft", "jawRight", "mouthLeft", "mouthRight"):
+        assert canonical_channel(name) == name
+    assert canonical_channel("browInnerUp") == "browInnerUp"
