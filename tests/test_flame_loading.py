@@ -120,3 +120,25 @@ def test_allowed_helpers_refuse_misuse(tmp_path):
         path.write_bytes(payload)
         with pytest.raises(ModelFileError, match="not a readable pickle"):
             load_pickle(path)
+
+
+def _py2_str(raw: bytes) -> bytes:
+    """SHORT_BINSTRING: how Python 2 pickles a str (FLAME 2020's array data and keys)."""
+    return b"U" + bytes([len(raw)]) + raw
+
+
+def test_a_python2_pickle_with_str_data_and_a_chumpy_array_loads(tmp_path):
+    """Hand-written opcodes as Python 2's cPickle writes them (Python 3 cannot write str data)."""
+    values = np.array([1.5, -2.0])
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R"
+             b"(K\x01K\x02\x85cnumpy\ndtype\n" + _py2_str(b"f8") + b"K\x00K\x01\x87R(K\x03" + _py2_str(b"<")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89" + _py2_str(values.tobytes()) + b"tb")
+    chumpy_array = (b"cchumpy.ch\nCh\n)\x81}(" + _py2_str(b"x") + array + _py2_str(b"_dirty_vars")
+                    + b"c__builtin__\nset\n]\x85Rub")
+    path = tmp_path / "generic_model.pkl"
+    path.write_bytes(b"\x80\x02}(" + _py2_str(b"plain") + array + _py2_str(b"ch") + chumpy_array + b"u.")
+    assert type(pickle.loads(path.read_bytes(), encoding="latin1")["ch"]).__name__ == "Ch"  # real chumpy
+    loaded = load_pickle(path)
+    assert type(loaded["ch"]) is np.ndarray
+    np.testing.assert_array_equal(loaded["ch"], values)
+    np.testing.assert_array_equal(loaded["plain"], values)
