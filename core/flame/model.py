@@ -9,6 +9,7 @@ SIGGRAPH Asia 2017, Sec. 3.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from torch import nn
 from ..errors import ModelFileError
 from .lbs import lbs, vertices2landmarks
 from .loading import file_sha256, load_flame_arrays, load_landmark_embedding
+
+log = logging.getLogger(__name__)
 
 SHAPE_SPACE_DIM = 300
 """Shape components at the front of every FLAME ``shapedirs`` (expression components follow)."""
@@ -116,6 +119,10 @@ class FLAME(nn.Module):
         buffer("lmk_bary_coords", lmk_bary_coords)
         self.source_path: Path | None = None
         self.file_sha256: str | None = None
+
+    def extra_repr(self) -> str:
+        return (f"num_betas={self.num_betas}, num_expression={self.num_expression}, "
+                f"num_vertices={self.v_template.shape[0]}, source={self.source_path}")
 
     @property
     def expression_dirs(self) -> torch.Tensor:
@@ -222,4 +229,6 @@ def load_flame_model(
     model = FLAME(arrays, lmk_faces_idx, lmk_bary_coords, num_betas, num_expression, dtype)
     model.source_path = path
     model.file_sha256 = file_sha256(path)
+    log.info("loaded FLAME model %s (%d shape, %d expression components)", path, model.num_betas,
+             model.num_expression)
     return model
