@@ -5,7 +5,7 @@ import pytest
 
 from emoflame.core.audio.features import num_frames, prosody
 from emoflame.core.audio.load import load_audio
-from emoflame.core.audio.phones import align_phones, speech_phones
+from emoflame.core.audio.phones import align_phones
 from emoflame.core.channels import ARKIT_CHANNELS, CHANNEL_INDEX
 from emoflame.core.emotion.facs import MEAD_EMOTIONS, emotion_direction
 from emoflame.core.errors import EmotionError
