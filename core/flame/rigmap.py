@@ -43,7 +43,6 @@ STILL_METRES = 1e-7
 """A channel whose largest displacement on a region is below this does not move it (float32 noise)."""
 JAW_REFIT_RADIANS = 1e-3
 """Channels whose linear fit turns the jaw by more than this are refitted through LBS."""
-_BY_LOWER_NAME = {name.lower(): name for name in ARKIT_CHANNELS}
 _SIDES = ("left", "right", "_l", "_r", ".l", ".r")  # lower-case side suffixes, as canonical_channel reads them
 
 
@@ -127,8 +126,7 @@ class RigMap:
 
 def _channel_of(name: str) -> tuple[str | None, bool]:
     """(channel, is_half) for a shape-key name: ``browInnerUp_L`` is half of ``browInnerUp``."""
-    # jawLeft, mouthRight, ... are whole channels that canonical_channel reads as a side of 'jaw'.
-    channel = _BY_LOWER_NAME.get(name.strip().lower()) or canonical_channel(name)
+    channel = canonical_channel(name)
     if channel is not None:
         return channel, False
     low = name.strip().lower()
