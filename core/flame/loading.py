@@ -232,6 +232,9 @@ def load_landmark_embedding(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
         ModelFileError: unsafe pickle or keys ``lmk_face_idx``/``lmk_b_coords`` missing.
     """
     path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; give a 68-point FLAME landmark embedding "
+                                f"(flame_static_embedding_68.pkl), or none to use the default avatar's")
     data = load_pickle(path)
     if not isinstance(data, dict) or not {"lmk_face_idx", "lmk_b_coords"} <= data.keys():
         raise ModelFileError(
