@@ -5,12 +5,14 @@ Three kinds of target:
 * the default avatar (a mesh made by ``avatar_object.add_avatar_object``), driven through
   ``rigmap_for_avatar``;
 * an object made by the MPI FLAME Blender add-on: shape keys ``Exp1..Exp100`` and
-  ``Pose1..Pose36`` and an armature with ``neck`` and ``jaw`` bones. The semantic channels are
-  fitted by least squares onto the rig's own Exp deltas plus the jaw bone's rotation (linearised
-  about the rest pose, from the ``jaw`` vertex group); the jaw angle goes to the bone, and the
-  jaw's pose correctives ``Pose10..Pose18`` are keyed to ``(R - I)`` of that rotation, as FLAME's
-  ``posedirs`` expect (Li et al., "Learning a model of facial shape and expression from 4D
-  scans", Sec. 3: pose blendshapes driven by the elements of ``R(θ) - R(θ*)``);
+  ``Pose1..Pose36`` and an armature with ``neck``, ``jaw``, ``left_eye`` and ``right_eye`` bones.
+  The semantic channels are fitted by least squares onto the rig's own Exp deltas plus the jaw
+  bone's rotation (linearised about the rest pose, from the ``jaw`` vertex group); the jaw angle
+  goes to the jaw bone, the gaze channels (eyeLook*) to the eye bones as the rotations that move
+  the default avatar's eyeballs, and the correctives of those joints (``Pose10..Pose36``) are
+  keyed to ``(R - I)`` of their rotations, as FLAME's ``posedirs`` expect (Li et al., "Learning a
+  model of facial shape and expression from 4D scans", Sec. 3: pose blendshapes driven by the
+  elements of ``R(θ) - R(θ*)``);
 * any mesh whose shape keys carry ARKit names (Faceit, ICT FaceKit, Ready Player Me), by name,
   with the matched channels reported.
 
@@ -20,7 +22,7 @@ drawing; :func:`prepare_target` does the numeric work when Generate starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 
@@ -29,9 +31,11 @@ from ..core.errors import RigError
 
 AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
 JAW_BONE = "jaw"
-# FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each), so
-# the jaw's correctives are the second block of nine.
-JAW_CORRECTIVES = tuple(f"Pose{i}" for i in range(10, 19))
+EYE_BONES = ("left_eye", "right_eye")  # the FLAME add-on's names for FLAME's leye/reye joints (+x is left)
+# FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each,
+# row-major), keyed here as Pose1..Pose36: the jaw's are Pose10..Pose18, the eyes' Pose19..Pose36.
+CORRECTIVES = {bone: tuple(f"Pose{9 * block + i}" for i in range(1, 10))
+               for block, bone in enumerate((JAW_BONE, *EYE_BONES), start=1)}
 _JAW_TARGET = "jaw_pose_0"  # FLAME's jaw rotation about its x axis, radians (opening is positive)
 
 
@@ -72,12 +76,15 @@ class Target:
     Attributes:
         info: the :class:`TargetInfo`.
         rigmap: core.flame.rigmap.RigMap from the semantic channels (K,) to the rig's controls (M,).
-        jaw: for MPI FLAME rigs, what turns the fitted jaw angle into a bone rotation, else None.
+        bones: for MPI FLAME rigs, the jaw and eye bones (``_Bone``) that are keyed, by name.
+        eye_map: for MPI FLAME rigs with eye bones, (K, 6) left/right eye axis-angle (radians)
+            per channel at weight 1 (``rigmap.eye_rotations``), else None.
     """
 
     info: TargetInfo
     rigmap: object
-    jaw: "_JawBone | None" = None
+    bones: dict = field(default_factory=dict)
+    eye_map: object = None
 
     def summary(self) -> str:
         """:meth:`TargetInfo.summary`, plus the channels a least-squares fit shows poorly
@@ -175,13 +182,34 @@ def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
     to_flame = scale * rotation
     deltas = np.stack([(_coords(blocks[k], n) - basis) @ to_flame.T for k in exp_names])  # (M, 5023, 3) metres
     targets = list(exp_names)
-    jaw = None
+    bones, eye_map = {}, None
     if info.armature is not None:
-        jaw = _JawBone.from_rig(info.mesh, info.armature, basis @ to_flame.T + shift, scale, rotation, shift)
-        deltas = np.concatenate([deltas, jaw.basis[None]])
+        for name in (JAW_BONE, *EYE_BONES):
+            if name in info.armature.data.bones:
+                bones[name] = _Bone.from_rig(info.mesh, info.armature, name, scale, rotation, shift)
+        jaw = bones[JAW_BONE]
+        weights = _group_weights(info.mesh, JAW_BONE)  # (5023,) LBS weights of the jaw
+        # First-order LBS about the jaw joint: w(v) · (x̂ × (v − p)) per radian about FLAME's x axis.
+        jaw_basis = weights[:, None] * np.cross([1.0, 0.0, 0.0], basis @ to_flame.T + shift - jaw.head)
+        deltas = np.concatenate([deltas, jaw_basis[None]])
         targets.append(_JAW_TARGET)
+        if all(name in bones for name in EYE_BONES):
+            eye_map, _ = rigmaps.eye_rotations(avatar)  # (K, 6): left, right eye axis-angle per channel
     rigmap = rigmaps.rigmap_by_least_squares(avatar, deltas, tuple(targets))
-    return Target(info, rigmap, jaw)
+    return Target(info, rigmap, bones, eye_map)
+
+
+def _group_weights(mesh_obj, name: str):
+    """(V,) weights of the vertex group ``name`` (0 where a vertex is not in it)."""
+    import numpy as np
+
+    group = mesh_obj.vertex_groups[name].index
+    weights = np.zeros(len(mesh_obj.data.vertices))
+    for vertex in mesh_obj.data.vertices:
+        for g in vertex.groups:
+            if g.group == group:
+                weights[vertex.index] = g.weight
+    return weights
 
 
 def _coords(block, n: int):
@@ -206,34 +234,23 @@ def _similarity(source, target):
 
 
 @dataclass
-class _JawBone:
-    """The MPI rig's jaw: its linearised effect on the vertices and its bone's rest frame.
-
-    ``basis`` (5023, 3) is the vertex displacement per radian of jaw opening about FLAME's x axis,
-    in the FLAME frame (metres/radian): w_jaw(v) · (x̂ × (v − p_jaw)), the first-order term of
-    linear blend skinning about the jaw joint p_jaw.
-    """
+class _Bone:
+    """A FLAME joint's bone on an MPI rig: its head (3,) and rest axes (3, 3, columns) in the
+    FLAME frame, which turn FLAME-frame rotations into the pose bone's local ones."""
 
     armature: bpy.types.Object
-    basis: object
-    rest_in_flame: object  # (3, 3): the bone's rest axes in the FLAME frame
+    name: str
+    head: object
+    rest_in_flame: object
 
     @classmethod
-    def from_rig(cls, mesh_obj, armature, rest_flame, scale, rotation, shift):
+    def from_rig(cls, mesh_obj, armature, name, scale, rotation, shift):
         import numpy as np
 
-        group = mesh_obj.vertex_groups[JAW_BONE].index
-        weights = np.zeros(len(rest_flame))
-        for vertex in mesh_obj.data.vertices:
-            for g in vertex.groups:
-                if g.group == group:
-                    weights[vertex.index] = g.weight
-        bone = armature.data.bones[JAW_BONE]
+        bone = armature.data.bones[name]
         bone_in_mesh = np.array(mesh_obj.matrix_world.inverted() @ armature.matrix_world @ bone.matrix_local)
-        pivot = scale * rotation @ bone_in_mesh[:3, 3] + shift
-        basis = weights[:, None] * np.cross([1.0, 0.0, 0.0], rest_flame - pivot)
         axes = bone_in_mesh[:3, :3] / np.linalg.norm(bone_in_mesh[:3, :3], axis=0)
-        return cls(armature, basis, rotation @ axes)
+        return cls(armature, name, scale * rotation @ bone_in_mesh[:3, 3] + shift, rotation @ axes)
 
     def local_rotations(self, rotations_flame):
         """(T, 3, 3) rotations in the FLAME frame → the pose bone's local rotations (T, 3, 3)."""
@@ -260,8 +277,8 @@ def write_take(target: Target, clip, *, name: str | None = None, frame_start: in
     """Write ``clip`` onto the target as new Actions (existing Actions are never modified).
 
     Shape keys go through ``action_writer.write_action``; on an MPI FLAME rig the fitted Exp
-    values and the jaw correctives ``Pose10..Pose18`` go there too, and the jaw bone's rotation
-    goes to a new Action on the armature, on the same frames.
+    values and the jaw and eye correctives go there too, and the jaw and eye bones' rotations go
+    to a new Action on the armature (``<take>_pose``), on the same frames.
 
     Args:
         target: from :func:`prepare_target`.
@@ -270,7 +287,7 @@ def write_take(target: Target, clip, *, name: str | None = None, frame_start: in
         frame_start: the scene frame at which the clip's audio starts.
 
     Returns:
-        The new Actions: the shape-key take, then the jaw take if there is one.
+        The new Actions: the shape-key take, then the armature's take if there is one.
     """
     from .action_writer import take_name, write_action
 
@@ -289,18 +306,23 @@ def _write_mpi_take(target, clip, key, name, frame_start, write_action):
 
     values = target_values(clip, target.rigmap)  # (T, M): Exp values (and the jaw angle, radians)
     exp_names = [t for t in target.rigmap.targets if t != _JAW_TARGET]
-    columns = [target.rigmap.targets.index(t) for t in exp_names]
-    controls, control_names = [values[:, columns]], list(exp_names)
-    rotations = None
-    if target.jaw is not None:
-        jaw_pose = np.zeros((clip.num_frames, 3))
-        jaw_pose[:, 0] = values[:, target.rigmap.targets.index(_JAW_TARGET)]
+    controls = [values[:, [target.rigmap.targets.index(t) for t in exp_names]]]
+    control_names = list(exp_names)
+    poses = {}  # bone -> (T, 3) axis-angle in the FLAME frame
+    if JAW_BONE in target.bones:
+        poses[JAW_BONE] = np.zeros((clip.num_frames, 3))
+        poses[JAW_BONE][:, 0] = values[:, target.rigmap.targets.index(_JAW_TARGET)]
         if clip.jaw_pose is not None:
-            jaw_pose += clip.jaw_pose
-        rotations = axis_angle_to_matrix(jaw_pose)  # (T, 3, 3) FLAME frame
-        present = [i for i, p in enumerate(JAW_CORRECTIVES) if p in key.key_blocks]
-        controls.append((rotations - np.eye(3)).reshape(-1, 9)[:, present])
-        control_names += [JAW_CORRECTIVES[i] for i in present]
+            poses[JAW_BONE] += clip.jaw_pose
+    if target.eye_map is not None:
+        eyes = _channel_weights(clip, target.rigmap.channels) @ target.eye_map  # (T, 6)
+        poses[EYE_BONES[0]], poses[EYE_BONES[1]] = eyes[:, :3], eyes[:, 3:]
+    rotations = {bone: axis_angle_to_matrix(pose) for bone, pose in poses.items()}  # (T, 3, 3) each
+    for bone, matrices in rotations.items():
+        correctives = CORRECTIVES[bone]
+        present = [i for i, p in enumerate(correctives) if p in key.key_blocks]
+        controls.append((matrices - np.eye(3)).reshape(-1, 9)[:, present])
+        control_names += [correctives[i] for i in present]
     weights = np.concatenate(controls, axis=1).astype(np.float32)  # (T, M')
     # The rig's controls are themselves the channels here: an identity map writes them as they are.
     controls_clip = AnimationClip(
@@ -311,53 +333,62 @@ def _write_mpi_take(target, clip, key, name, frame_start, write_action):
         channels=tuple(control_names), targets=tuple(control_names), matrix=np.eye(len(control_names), dtype=np.float32),
         residual={c: 0.0 for c in control_names}, unmatched=())
     actions = [write_action(key, controls_clip, identity, name=name, frame_start=frame_start)]
-    if rotations is not None:
+    if rotations:
         frames = frame_start + round(clip.audio_offset * clip.fps) + np.arange(clip.num_frames)
-        local = target.jaw.local_rotations(rotations)
-        actions.append(_write_bone_take(target.jaw.armature, JAW_BONE, frames, local, f"{name}_jaw", clip))
+        local = {bone: target.bones[bone].local_rotations(matrices) for bone, matrices in rotations.items()}
+        actions.append(_write_bone_take(target.info.armature, frames, local, f"{name}_pose", clip))
     return actions
 
 
-def _write_bone_take(armature, bone_name, frames, local_rotations, name, clip):
-    """A new Action on ``armature`` keying ``bone_name``'s rotation in its own rotation mode, in
-    bulk (``keyframe_points.add`` + ``foreach_set``)."""
+def _channel_weights(clip, channels):
+    """(T, K) the clip's weights in ``channels`` order (0 for a channel the clip lacks)."""
+    import numpy as np
+
+    weights = np.zeros((clip.num_frames, len(channels)))
+    for k, channel in enumerate(channels):
+        if channel in clip.channels:
+            weights[:, k] = clip.channel(channel)
+    return weights
+
+
+def _write_bone_take(armature, frames, local_rotations: dict, name, clip):
+    """A new Action on ``armature`` keying each bone's rotation (``local_rotations``: bone name →
+    (T, 3, 3)) in the bone's own rotation mode, in bulk (``keyframe_points.add`` + ``foreach_set``)."""
     import numpy as np
     from mathutils import Matrix
 
     from .action_writer import TAKE_PROPERTY, assign_take
-
-    pose_bone = armature.pose.bones[bone_name]
-    mode = pose_bone.rotation_mode
-    rows, previous = [], None
-    for matrix in local_rotations:
-        rotation = Matrix(matrix.tolist())
-        if mode == "QUATERNION":
-            rows.append(tuple(rotation.to_quaternion()))
-        elif mode == "AXIS_ANGLE":
-            axis, angle = rotation.to_quaternion().to_axis_angle()
-            rows.append((angle, *axis))
-        else:
-            previous = rotation.to_euler(mode, previous) if previous is not None else rotation.to_euler(mode)
-            rows.append(tuple(previous))
-    values = np.asarray(rows, np.float32)  # (T, 3 or 4)
-    path = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
 
     action = bpy.data.actions.new(name)
     slot = action.slots.new(id_type="OBJECT", name=armature.name)
     channelbag = action.layers.new("emoflame").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
     co = np.empty((len(frames), 2), np.float32)
     co[:, 0] = frames
-    for index in range(values.shape[1]):
-        co[:, 1] = values[:, index]
-        fcurve = channelbag.fcurves.new(f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].{path}',
-                                        index=index, group_name=bone_name)
-        fcurve.keyframe_points.add(len(frames))
-        fcurve.keyframe_points.foreach_set("co", co.ravel())
-        fcurve.update()
+    for bone_name, matrices in local_rotations.items():
+        mode = armature.pose.bones[bone_name].rotation_mode
+        rows, previous = [], None
+        for matrix in matrices:
+            rotation = Matrix(matrix.tolist())
+            if mode == "QUATERNION":
+                rows.append(tuple(rotation.to_quaternion()))
+            elif mode == "AXIS_ANGLE":
+                axis, angle = rotation.to_quaternion().to_axis_angle()
+                rows.append((angle, *axis))
+            else:
+                previous = rotation.to_euler(mode, previous) if previous is not None else rotation.to_euler(mode)
+                rows.append(tuple(previous))
+        values = np.asarray(rows, np.float32)  # (T, 3 or 4)
+        path = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
+        for index in range(values.shape[1]):
+            co[:, 1] = values[:, index]
+            fcurve = channelbag.fcurves.new(f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].{path}',
+                                            index=index, group_name=bone_name)
+            fcurve.keyframe_points.add(len(frames))
+            fcurve.keyframe_points.foreach_set("co", co.ravel())
+            fcurve.update()
     action[TAKE_PROPERTY] = True
     action["emoflame_emotion"] = clip.emotion
     action["emoflame_audio"] = clip.audio_path
     action["emoflame_fps"] = clip.fps
-
     assign_take(armature, action, slot)
     return action

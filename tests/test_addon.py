@@ -276,8 +276,9 @@ def _make_mpi_rig(avatar):
     bpy.ops.object.mode_set(mode="EDIT")
     neck = arm_data.edit_bones.new("neck")
     neck.head, neck.tail = joints[1], joints[1] + (0, 0, 0.01)
-    jaw = arm_data.edit_bones.new("jaw")
-    jaw.head, jaw.tail, jaw.parent = joints[2], joints[2] + (0, 0, 0.01), neck
+    for name, joint in (("jaw", 2), ("left_eye", 3), ("right_eye", 4)):
+        bone = arm_data.edit_bones.new(name)
+        bone.head, bone.tail, bone.parent = joints[joint], joints[joint] + (0, 0, 0.01), neck
     bpy.ops.object.mode_set(mode="OBJECT")
     armature.rotation_euler = (math.pi / 2, 0, 0)  # FLAME is y-up: stand it up in Blender's z-up world
     obj.parent = armature
@@ -286,13 +287,17 @@ def _make_mpi_rig(avatar):
     group = obj.vertex_groups.new(name="jaw")
     for v in np.flatnonzero(weights > 0.01):
         group.add([int(v)], float(weights[v]), "REPLACE")
+    for name, mask in (("left_eye", "eyeball_L"), ("right_eye", "eyeball_R")):
+        obj.vertex_groups.new(name=name).add(np.flatnonzero(avatar.masks[mask]).tolist(), 1.0, "REPLACE")
     obj.vertex_groups.new(name="neck")
     obj.modifiers.new("Armature", "ARMATURE").object = armature
     armature.pose.bones["jaw"].rotation_mode = "XYZ"
+    armature.pose.bones["left_eye"].rotation_mode = "QUATERNION"
+    armature.pose.bones["right_eye"].rotation_mode = "AXIS_ANGLE"
     return obj, armature, exp
 
 
-def test_mpi_flame_rig_drives_exp_keys_jaw_bone_and_consistent_pose_correctives(ext, scene, avatar):
+def test_mpi_flame_rig_drives_exp_keys_jaw_and_eye_bones_and_consistent_pose_correctives(ext, scene, avatar):
     import bpy
 
     rigs = ext("addon.rigs")
@@ -342,6 +347,34 @@ def test_mpi_flame_rig_drives_exp_keys_jaw_bone_and_consistent_pose_correctives(
         evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
         heights.append((evaluated.matrix_world @ evaluated.data.vertices[chin].co).z)
     assert heights[1] < heights[0] - 0.005
+
+    # Gaze to the subject's left: both eye bones turn as the avatar's eyeballs do, whatever their
+    # rotation modes, the eye correctives follow, and the pupils move towards +x.
+    rigs.write_take(target, _clip(ext, frames=30, eyeLookOut_L=1.0, eyeLookIn_R=1.0), frame_start=1)
+    expected, _ = ext("core.flame.rigmap").eye_rotations(avatar)
+    channels = ext("core.channels").ARKIT_CHANNELS
+    expected = expected[channels.index("eyeLookOut_L")] + expected[channels.index("eyeLookIn_R")]  # (6,)
+    from mathutils import Quaternion
+
+    curves = _fcurves(armature)
+    left = Quaternion([curves[('pose.bones["left_eye"].rotation_quaternion', i)].evaluate(30) for i in range(4)])
+    angle, *axis = [curves[('pose.bones["right_eye"].rotation_axis_angle', i)].evaluate(30) for i in range(4)]
+    for bone, local, block, aa in (("left_eye", left.to_matrix(), 19, expected[:3]),
+                                   ("right_eye", Quaternion(axis, angle).to_matrix(), 28, expected[3:])):
+        rest = np.array(armature.data.bones[bone].matrix_local.to_3x3())
+        flame_rotation = rest @ np.array(local) @ rest.T
+        np.testing.assert_allclose(flame_rotation, rigs.axis_angle_to_matrix(aa[None])[0], atol=1e-5)
+        correctives = np.array([_key_curve(key, f"Pose{i}").evaluate(30) for i in range(block, block + 9)])
+        np.testing.assert_allclose(correctives.reshape(3, 3), flame_rotation - np.eye(3), atol=1e-5)
+    assert np.linalg.norm(expected[:3]) > 0.1 and np.linalg.norm(expected[3:]) > 0.1
+    for mask in ("eyeball_L", "eyeball_R"):
+        eyeball = np.flatnonzero(avatar.masks[mask])
+        pupil = int(eyeball[np.argmax(avatar.vertices[eyeball, 2])])  # the most forward eyeball vertex
+        xs = []
+        for frame in (1, 30):
+            scene.frame_set(frame)
+            xs.append(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices[pupil].co.x)
+        assert xs[1] > xs[0] + 0.002, mask
 
 
 def test_arkit_named_mesh_reports_its_matched_channels_and_keys_only_those(ext, scene):
