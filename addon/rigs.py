@@ -79,18 +79,21 @@ class Target:
         bones: for MPI FLAME rigs, the jaw and eye bones (``_Bone``) that are keyed, by name.
         eye_map: for MPI FLAME rigs with eye bones, (K, 6) left/right eye axis-angle (radians)
             per channel at weight 1 (``rigmap.eye_rotations``), else None.
+        notes: what this target cannot show, for the operator's report.
     """
 
     info: TargetInfo
     rigmap: object
     bones: dict = field(default_factory=dict)
     eye_map: object = None
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """:meth:`TargetInfo.summary`, plus the channels a least-squares fit shows poorly
         (relative residual over 0.5 on the face) on an MPI FLAME rig."""
         poor = [c for c, r in self.rigmap.residual.items() if r > 0.5] if self.info.kind == MPI_FLAME else []
-        return self.info.summary() + (f"; poorly fitted: {', '.join(poor)}" if poor else "")
+        notes = [f"poorly fitted: {', '.join(poor)}"] if poor else []
+        return "; ".join([self.info.summary(), *self.info.notes, *self.notes, *notes])
 
 
 def describe_target(obj) -> TargetInfo:
@@ -182,7 +185,7 @@ def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
     to_flame = scale * rotation
     deltas = np.stack([(_coords(blocks[k], n) - basis) @ to_flame.T for k in exp_names])  # (M, 5023, 3) metres
     targets = list(exp_names)
-    bones, eye_map = {}, None
+    bones, eye_map, notes = {}, None, []
     if info.armature is not None:
         for name in (JAW_BONE, *EYE_BONES):
             if name in info.armature.data.bones:
@@ -194,9 +197,12 @@ def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
         deltas = np.concatenate([deltas, jaw_basis[None]])
         targets.append(_JAW_TARGET)
         if all(name in bones for name in EYE_BONES):
-            eye_map, _ = rigmaps.eye_rotations(avatar)  # (K, 6): left, right eye axis-angle per channel
+            try:
+                eye_map, _ = rigmaps.eye_rotations(avatar)  # (K, 6): left, right eye axis-angle per channel
+            except ImportError:  # scipy: Blender's own Python does not ship it
+                notes.append("no gaze: the eye rotations need scipy in Blender's Python")
     rigmap = rigmaps.rigmap_by_least_squares(avatar, deltas, tuple(targets))
-    return Target(info, rigmap, bones, eye_map)
+    return Target(info, rigmap, bones, eye_map, tuple(notes))
 
 
 def _group_weights(mesh_obj, name: str):
