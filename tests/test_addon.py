@@ -141,13 +141,13 @@ print("OFF", hasattr(bpy.types.Scene, "emoflame") or hasattr(bpy.types, "EMOFLAM
 
 
 def test_blender_without_torch_still_drives_rigs_and_sends_the_core_to_the_worker(extension_zip, tmp_path):
-    """A stock Blender has numpy but no torch: everything on the Blender side must work there."""
+    """A stock Blender has numpy but no torch or scipy: the Blender side must work there."""
     script = f"""
 import sys, importlib.abc
 class NoTorch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError("No module named 'torch'")
+        if name.split(".")[0] in ("torch", "scipy"):
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
 sys.meta_path.insert(0, NoTorch())
 import bpy, numpy as np
 bpy.context.preferences.extensions.repos.new(name="t", module="t", custom_directory={str(tmp_path)!r}, source="USER")
@@ -165,7 +165,7 @@ try:
     worker.start_job(worker.Request(audio="x.wav"), "AUTO", "")
 except Exception as exc:
     print("AUTO", type(exc).__name__, "Python Interpreter" in str(exc))
-print("TAKE", take.name, "torch" in sys.modules)
+print("TAKE", take.name, "torch" in sys.modules or "scipy" in sys.modules)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, HOME=str(tmp_path)))
