@@ -18,6 +18,14 @@ class EmotionError(EmoflameError, ValueError):
     """An emotion that emoflame cannot read (the message lists the choices)."""
 
 
+class TranscriptError(EmoflameError, ValueError):
+    """A transcript that is empty, unreadable, or does not match the recording."""
+
+
+class SettingsError(EmoflameError, ValueError):
+    """A setting out of its range: an unknown engine, a frame rate that is not a frame rate."""
+
+
 class IntensityError(EmoflameError, ValueError):
     """A malformed intensity control (constant out of [0, 1], unreadable curve file)."""
 

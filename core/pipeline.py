@@ -15,7 +15,7 @@ from .audio.transcript import read_transcript
 from .channels import ARKIT_CHANNELS
 from .clip import AnimationClip
 from .emotion.vocabulary import canonical_emotion
-from .errors import EmoflameError
+from .errors import SettingsError
 from .expression import phonetic
 from .intensity.control import resolve_intensity
 
@@ -51,12 +51,12 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
         EmotionError: unknown emotion (the message lists the choices).
         IntensityError: a malformed intensity control.
         TranscriptError: an empty or unreadable transcript, or one that does not match the audio.
-        EmoflameError: an unknown engine or a non-positive fps.
+        SettingsError: an unknown engine or a frame rate outside 1–240 fps.
     """
     if engine not in ENGINES:
-        raise EmoflameError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+        raise SettingsError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if not (np.isfinite(fps) and 0 < fps <= 240):
-        raise EmoflameError(f"fps is {fps}; give a frame rate between 1 and 240 (25, 30, 60 …)")
+        raise SettingsError(f"fps is {fps}; give a frame rate between 1 and 240 (25, 30, 60 …)")
     mood = canonical_emotion(emotion)  # fail on a typo before any audio work
     text = read_transcript(transcript) if transcript is not None else None
     started = time.perf_counter()

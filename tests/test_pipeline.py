@@ -7,10 +7,10 @@ import soundfile
 from emoflame import animate
 from emoflame.core.audio.features import prosody
 from emoflame.core.audio.load import load_audio
-from emoflame.core.audio.transcript import TranscriptError
+from emoflame.core.errors import TranscriptError
 from emoflame.core.channels import ARKIT_CHANNELS
 from emoflame.core.clip import AnimationClip
-from emoflame.core.errors import AudioError, EmoflameError, EmotionError, IntensityError
+from emoflame.core.errors import AudioError, EmotionError, IntensityError, SettingsError
 
 TEXT = "and you always want to see it in the superlative degree"
 
@@ -75,7 +75,7 @@ def test_bad_input_is_refused_before_any_work(wav, tmp_path):
         animate(wav, intensity=2.0, transcript=TEXT, progress=False)
     with pytest.raises(TranscriptError, match="does not match"):
         animate(wav, transcript="the quick brown fox jumps over the lazy dog", progress=False)
-    with pytest.raises(EmoflameError, match="unknown engine"):
+    with pytest.raises(SettingsError, match="unknown engine"):
         animate(wav, engine="magic")
-    with pytest.raises(EmoflameError, match="fps"):
+    with pytest.raises(SettingsError, match="fps"):
         animate(wav, fps=0)

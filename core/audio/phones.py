@@ -20,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .load import SAMPLE_RATE
-from .transcript import TranscriptError, guess_pronunciation, words_of
+from ..errors import TranscriptError
+from .transcript import guess_pronunciation, words_of
 
 log = logging.getLogger(__name__)
 

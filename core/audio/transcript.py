@@ -11,11 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import EmoflameError
-
-
-class TranscriptError(EmoflameError, ValueError):
-    """A transcript that is empty, unreadable, or does not match the recording."""
+from ..errors import TranscriptError
 
 
 MAX_INLINE_PATH = 255
