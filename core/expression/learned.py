@@ -156,7 +156,7 @@ class LearnedEngine:
         while True:
             stop = min(m, start + CHUNK)
             mask = torch.ones(1, stop - start, dtype=torch.bool, device=self.device)
-            y = self.transformer(x[:, start:stop], latent[:, start:stop], mask)[0].cpu().numpy()
+            y = self.transformer(x[:, start:stop], latent[:, start:stop], mask)[0].clamp(0, 1).cpu().numpy()
             ramp = np.ones((stop - start, 1), np.float32)
             if start > 0:
                 k = min(OVERLAP, stop - start)

@@ -35,7 +35,7 @@ class TransformerConfig:
 
 
 class ExpressionTransformer(nn.Module):
-    """T. forward(features (B, T, D), emotion (B, T, 896), mask (B, T) bool) → weights (B, T, 52).
+    """T. forward(features (B, T, D), emotion (B, T, 896), mask (B, T) bool) → weights (B, T, 52), unclipped.
 
     ``intensity_mode`` selects how intensity reaches the emotion input (the Table 3 ablation):
     "renorm" and "scale" take the feature as given (re-normalized to t(L̂), or scaled by L̂);
@@ -72,4 +72,4 @@ class ExpressionTransformer(nn.Module):
         tokens = torch.cat([self.emotion_token(mean_emotion)[:, None], x], dim=1)
         pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=mask.device), ~mask], dim=1)
         h = self.encoder(tokens, mask=self._attention_mask(t, features.device), src_key_padding_mask=pad)
-        return torch.sigmoid(self.out(h[:, 1:]))
+        return self.out(h[:, 1:])

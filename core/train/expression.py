@@ -124,7 +124,7 @@ def train(config_path: Path) -> dict:
     with torch.no_grad():
         x = (torch.from_numpy(held.features).to(device) - mean_t) / std_t
         zeros = torch.zeros(1, len(x), tcfg_model.emotion_dim + (tcfg_model.intensity_mode == "concat"), device=device)
-        pred = transformer(x[None], zeros, torch.ones(1, len(x), dtype=torch.bool, device=device))[0].cpu().numpy()
+        pred = transformer(x[None], zeros, torch.ones(1, len(x), dtype=torch.bool, device=device))[0].clamp(0, 1).cpu().numpy()
     metrics = {"held_out": HELD_OUT, **lip_sync_metrics(pred, held.weights),
                "train_steps_per_s": (tcfg.steps - start) / max(time.time() - t0, 1e-9),
                **loss_summary(history)}
