@@ -23,10 +23,11 @@ RENDER_ENGINES = ("workbench", "eevee", "cycles")
 EXIT_USER_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``emoflame`` and its sub-commands."""
+def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
+    """The argument parser of ``emoflame`` and its sub-commands; ``prog`` is the name the help shows
+    (``blender -c emoflame`` inside Blender)."""
     parser = argparse.ArgumentParser(
-        prog="emoflame",
+        prog=prog,
         description="Speech to emotional, lip-synced facial animation for FLAME heads.",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -74,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
     """Entry point of the ``emoflame`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="emoflame: %(message)s", stream=sys.stderr)
     from .core.errors import EmoflameError
@@ -177,7 +178,9 @@ def build_scene(clip, flame_model: Path | None = None):
     from .addon.sound import add_sound_strip
     from .core.flame.rigmap import rigmap_for_avatar
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    # Factory startup without factory preferences: inside Blender (`blender -c emoflame`) a
+    # preferences reset would disable the running extension.
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
     avatar = default_avatar()
     if flame_model is None:

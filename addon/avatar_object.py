@@ -129,11 +129,8 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
             group.add(np.flatnonzero(weights[:, j] == weight).tolist(), float(weight), "REPLACE")
     obj.modifiers.new("Armature", "ARMATURE").object = armature
 
-    obj.shape_key_add(name="Basis", from_mix=False)
-    for i in range(expression.shape[2]):
-        obj.shape_key_add(name=f"Exp{i + 1}", from_mix=False).data.foreach_set("co", (vertices + expression[:, :, i]).ravel())
-    for i, delta in enumerate(posedirs):
-        obj.shape_key_add(name=f"Pose{i + 1}", from_mix=False).data.foreach_set("co", (vertices + delta).ravel())
+    names = [f"Exp{i + 1}" for i in range(expression.shape[2])] + [f"Pose{i + 1}" for i in range(len(posedirs))]
+    _add_shape_keys_at_rest(obj, vertices, names, np.concatenate([expression.transpose(2, 0, 1), posedirs]))
     return obj
 
 
@@ -164,11 +161,18 @@ def _add_bones(armature, joints: np.ndarray, parents: np.ndarray, names) -> None
 def _add_shape_keys(obj, avatar, vertices: np.ndarray) -> None:
     """One shape key per blendshape, the face and interior deltas side by side, set in bulk."""
     deltas = np.concatenate([avatar.blendshape_deltas, avatar.interior.blendshape_deltas], axis=1)  # (S, V, 3)
+    _add_shape_keys_at_rest(obj, vertices, avatar.blendshape_names, deltas)
+    obj.data.shape_keys.name = f"{obj.name}_keys"
+
+
+def _add_shape_keys_at_rest(obj, vertices: np.ndarray, names, deltas: np.ndarray) -> None:
+    """A Basis and one shape key per delta (S, V, 3), coordinates set in bulk, every value 0:
+    bpy 5.0 adds a new key at value 1, which would show every shape at full weight."""
     obj.shape_key_add(name="Basis", from_mix=False)
-    for name, delta in zip(avatar.blendshape_names, deltas):
+    for name, delta in zip(names, deltas):
         key_block = obj.shape_key_add(name=name, from_mix=False)
         key_block.data.foreach_set("co", (vertices + delta).ravel())
-    obj.data.shape_keys.name = f"{obj.name}_keys"
+        key_block.value = 0.0
 
 
 def face_regions(avatar, faces: np.ndarray, colors: np.ndarray) -> np.ndarray:

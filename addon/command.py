@@ -20,7 +20,7 @@ def run_command(argv: list[str]) -> int:
     from .. import cli
 
     try:
-        return cli.main(list(argv))
+        return cli.main(list(argv), prog=f"blender -c {COMMAND}")
     except SystemExit as exc:  # argparse ends --help and usage errors this way
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
