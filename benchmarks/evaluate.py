@@ -15,7 +15,11 @@
    concatenated intensity scalar, feature scaled by the scalar).
 4. Frame-wise against constant intensity (Table 4): the same curves given frame by frame, or
    as their mean.
-5. Speed: real-time factor of the learned engine on this CPU.
+5. An independent reading: frames of each emotion at several intensities, painted from the
+   avatar mesh (matplotlib, flat-shaded, 512 px) and read back by the MediaPipe face landmarker
+   in ../shared/data/models (52 blendshape scores); the emotion's characteristic channels (FACS
+   weight ≥ 0.5, left and right averaged) should rise with the intensity asked for.
+6. Speed: real-time factor of the learned engine on this CPU.
 """
 
 from __future__ import annotations
@@ -130,6 +134,64 @@ def controllability(engines, avatar, recordings, n_curves, seed=0):
     return rows
 
 
+def paint(avatar, weights) -> np.ndarray:
+    """(512, 512, 3) uint8 front view of the avatar driven by (52,) weights: flat shading,
+    vertex colours, painter's order (no GPU, no Blender)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    v = avatar_vertices(weights[None], avatar)[0]
+    tri = v[avatar.faces]
+    nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
+    front = nrm[:, 2] > 0
+    order = np.argsort(tri[front, :, 2].mean(1))
+    shade = 0.35 + 0.65 * np.clip(nrm[front][order] @ np.array([0.2, 0.3, 0.93]), 0, 1)
+    colour = avatar.vertex_colors[avatar.faces[front][order]].mean(1)
+    fig = plt.figure(figsize=(5.12, 5.12), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.add_collection(PolyCollection(tri[front][order][:, :, :2], facecolors=np.clip(colour * shade[:, None], 0, 1),
+                                     edgecolors="none"))
+    ax.set_xlim(-0.1, 0.1); ax.set_ylim(-0.11, 0.09); ax.axis("off")
+    fig.patch.set_facecolor((0.25, 0.25, 0.3))
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return img
+
+
+def mediapipe_readback(engine, avatar, samples, task: Path, levels=(0.0, 0.33, 0.67, 1.0), frames=(20, 50, 80)):
+    """{emotion: [mean MediaPipe score of its characteristic channels at each level]}."""
+    import mediapipe as mp
+
+    from emoflame.core.channels import canonical_channel
+
+    opts = mp.tasks.vision.FaceLandmarkerOptions(base_options=mp.tasks.BaseOptions(model_asset_path=str(task)),
+                                                 output_face_blendshapes=True, num_faces=1)
+    out, misses = {}, 0
+    with mp.tasks.vision.FaceLandmarker.create_from_options(opts) as landmarker:
+        n = engine._frames(samples, FPS)
+        for emotion in MEAD_EMOTIONS[1:]:
+            d = emotion_direction(emotion)
+            wanted = {ARKIT_CHANNELS[k] for k in np.flatnonzero(d >= 0.5)}
+            scores = []
+            for level in levels:
+                w = engine.generate(samples, FPS, emotion, np.full(n, level, np.float32))[0]
+                vals = []
+                for f in frames:
+                    res = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=paint(avatar, w[f])))
+                    if not res.face_blendshapes:
+                        misses += 1
+                        continue
+                    vals += [c.score for c in res.face_blendshapes[0] if canonical_channel(c.category_name) in wanted]
+                scores.append(float(np.mean(vals)) if vals else float("nan"))
+            out[emotion] = (sorted(wanted), scores)
+    return out, misses
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -194,6 +256,14 @@ def main(argv=None):
     for k, label_ in (("constant", "constant (the curve's mean)"), ("renorm", "frame-wise")):
         a = np.array(rows[k])
         print(f"| {label_} | {np.nanmean(a[:, 0]):.3f} | {np.nanmean(a[:, 1]):.3f} |")
+    readback, misses = mediapipe_readback(engine, avatar, recordings[1][1] if len(recordings) > 1 else take.samples,
+                                          args.data / "models" / "face_landmarker.task")
+    print("\n## MediaPipe read-back of painted frames (mean score of the emotion's characteristic channels; "
+          f"3 frames of {recordings[1][0] if len(recordings) > 1 else HELD_OUT}, {misses} frames without a face)\n")
+    print("| emotion | channels | intensity 0 | 0.33 | 0.67 | 1.0 | rises (monotonic ±0.01) |\n|---|---|---|---|---|---|---|")
+    for emotion, (chans, sc) in readback.items():
+        rises = all(b >= a - 0.01 for a, b in zip(sc, sc[1:])) and sc[-1] > sc[0]  # monotonic within 0.01
+        print(f"| {emotion} | {', '.join(chans)} | " + " | ".join(f"{x:.3f}" for x in sc) + f" | {'yes' if rises else 'no'} |")
     print(f"\n## Speed\n\nlearned engine (features + P + T) real-time factor on this CPU, 1 thread: {rtf:.3f}")
 
 
