@@ -57,3 +57,14 @@ def test_bad_intensity_is_refused(engine, arctic):
         engine.generate(arctic, 25.0, "happy", np.zeros(50, np.float32))
     with pytest.raises(IntensityError, match=r"\[0, 1\]"):
         engine.generate(arctic, 25.0, "happy", np.full(100, 1.5, np.float32))
+
+
+def test_hubert_without_weights_says_where_to_put_them(monkeypatch, arctic):
+    from emoflame.core.audio.hubert import audio_features
+
+    monkeypatch.delenv("EMOFLAME_HUBERT", raising=False)
+    with pytest.raises(ModelFileError, match="EMOFLAME_HUBERT"):
+        audio_features(arctic, 30.0, "hubert")
+    with pytest.raises(ValueError, match="logmel_prosody"):
+        audio_features(arctic, 30.0, "wav2vec")
+    assert audio_features(arctic, 30.0).shape == (120, 83)

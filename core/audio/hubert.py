@@ -62,8 +62,7 @@ def audio_features(samples: np.ndarray, fps: float, name: str = LOGMEL) -> np.nd
         return np.concatenate([mel, extra], axis=1).astype(np.float32)
     if name == HUBERT:
         return _hubert_features(samples, fps)
-    feature_dim(name)  # raises the listing error
-    raise AssertionError
+    raise ValueError(f"unknown audio front end {name!r}; choose one of {', '.join(FRONT_ENDS)}")
 
 
 _HUBERT_CACHE: dict[str, object] = {}

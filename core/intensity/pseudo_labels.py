@@ -4,9 +4,11 @@ L_i = Σ_k |K_i,k − K^N_k|: the L1 distance of frame i's expression keypoints 
 person's neutral face, normalised to [0, 1]. It says how far the face is from rest, whatever the
 emotion, so one labeller serves every emotion and the captured speech alike.
 
-Keypoints: with an avatar, the 68 landmarks of the avatar driven by the weights (millimetres,
-through its shape keys, ``Avatar.vertices_for`` then ``Avatar.landmarks``); without one, the
-channel weights themselves (each channel one keypoint coordinate, the rig's rest pose at 0).
+Keypoints: with an avatar, the 68 landmarks of the avatar driven by the weights (millimetres;
+channels → shape keys through ``rigmap_for_avatar``, then ``Avatar.vertices_for`` and
+``Avatar.landmarks``); without one, the channel weights themselves (each channel one keypoint
+coordinate, the rig's rest pose at 0). The P training labels use the channel weights (the
+FACEGOOD rig is not the avatar); the evaluation's controllability figures use the avatar.
 """
 
 from __future__ import annotations

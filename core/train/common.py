@@ -110,7 +110,6 @@ def save_state(run_dir: Path, step: int, modules: dict, optimizer) -> None:
         "modules": {k: m.state_dict() for k, m in modules.items()},
         "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state()[1].tolist(),
     }
     tmp = run_dir / "last.pt.tmp"
     torch.save(state, tmp)
@@ -127,7 +126,6 @@ def resume_state(run_dir: Path, modules: dict, optimizer) -> int:
         m.load_state_dict(state["modules"][k])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
-    np.random.set_state(("MT19937", np.array(state["numpy_rng"], dtype=np.uint32), 624, 0, 0.0))
     log.info("resumed %s at step %d", path, state["step"])
     return int(state["step"])
 
