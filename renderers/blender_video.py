@@ -23,6 +23,23 @@ from ..core.errors import OutputError
 
 log = logging.getLogger(__name__)
 
+
+def _load_triton_before_any_render() -> None:
+    """Load triton (torch's kernel compiler, when installed) before Blender renders in this process.
+
+    A render on a machine without a GPU loads Mesa's llvmpipe through EGL, and with it Mesa's
+    LLVM; importing triton afterwards (transformers pulls it in through torch._dynamo, e.g. for
+    the text encoder) crashes the process in LLVM's initialisers (seen with bpy 5.0.1, torch
+    2.14.1). Loaded first, the two coexist.
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
+_load_triton_before_any_render()
+
 #: The ``--render-engine`` choices and Blender's engine identifiers.
 ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
 SENSOR_MM = 36.0
