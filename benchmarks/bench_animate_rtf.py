@@ -73,7 +73,8 @@ def stage_times(wav: Path) -> dict[str, float]:
     from emoflame.core.audio.load import load_audio
     from emoflame.core.audio.phones import recognise_phones
     from emoflame.core.expression import phonetic
-    from emoflame.core.intensity.control import intensity_from_audio
+    from emoflame.core.intensity.control import resolve_intensity
+    from emoflame.core.pipeline import learned_engine
 
     out, clock = {}, time.perf_counter()
 
@@ -85,8 +86,11 @@ def stage_times(wav: Path) -> dict[str, float]:
     lap("load_audio")
     tracks = prosody(samples, 25.0)
     lap("prosody (RMS, YIN)")
-    intensity = intensity_from_audio(samples, 25.0, tracks)
-    lap("intensity")
+    models = learned_engine()
+    lap("loading the learned models")
+    intensity = resolve_intensity("audio", samples, 25.0, len(tracks.loudness), tracks,
+                                  from_audio=lambda: models.predict_intensity(samples, 25.0))
+    lap("intensity (P)")
     phones = recognise_phones(samples)
     lap("pocketsphinx phones")
     phones = confirm_bilabials(samples, phones)

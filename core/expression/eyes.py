@@ -124,6 +124,25 @@ def eye_weights(num_frames: int, fps: float, pauses: list[float], seed: int = 0)
     return w
 
 
+def pauses_in_loudness(loudness: np.ndarray, fps: float, min_length: float = PAUSE_S,
+                       below_peak_db: float = 35.0) -> list[float]:
+    """Seconds at which pauses begin, from the loudness track alone (no phones needed).
+
+    Args:
+        loudness: (T,) RMS level in dBFS on the frame grid (:func:`core.audio.features.prosody`).
+        fps: frames per second.
+        min_length: shortest pause, seconds.
+        below_peak_db: a frame is quiet this many dB under the recording's loud (95th percentile) level.
+
+    Returns:
+        Start times (seconds) of quiet runs of at least ``min_length`` that follow sound.
+    """
+    quiet = loudness < np.percentile(loudness, 95) - below_peak_db
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    starts, stops = edges[::2], edges[1::2]
+    return [start / fps for start, stop in zip(starts, stops) if start > 0 and (stop - start) / fps >= min_length]
+
+
 def _ease(x: np.ndarray) -> np.ndarray:
     """Smoothstep: 0 → 1 with zero slope at both ends."""
     return x * x * (3 - 2 * x)

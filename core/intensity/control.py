@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -18,17 +19,14 @@ from ..errors import IntensityError
 from .prosody import prosody_intensity
 
 
-def intensity_from_audio(samples: np.ndarray, fps: float, tracks: Prosody | None = None) -> np.ndarray:
-    """(T,) float32 in [0, 1]: the intensity the recording's tone implies (``intensity='audio'``).
-
-    The one place the 'audio' control is computed; today from prosody
-    (:func:`.prosody.prosody_intensity`), later from the learned predictor P.
-    """
-    return prosody_intensity(samples, fps, tracks)
+def is_audio_control(control) -> bool:
+    """True for the ``'audio'`` control (any case, spaces around allowed)."""
+    return isinstance(control, str) and control.strip().lower() == "audio"
 
 
 def resolve_intensity(control: str | float | np.ndarray | os.PathLike, samples: np.ndarray, fps: float,
-                      num_frames: int, tracks: Prosody | None = None) -> np.ndarray:
+                      num_frames: int, tracks: Prosody | None = None,
+                      from_audio: Callable[[], np.ndarray] | None = None) -> np.ndarray:
     """Turn any intensity control into a per-frame curve.
 
     Args:
@@ -38,6 +36,9 @@ def resolve_intensity(control: str | float | np.ndarray | os.PathLike, samples: 
         fps: frames per second.
         num_frames: T, frames of the take.
         tracks: the recording's prosody, if already computed.
+        from_audio: computes the ``'audio'`` curve, (T,) in [0, 1]: the pipeline passes the
+            learned predictor P (Xu et al. Sec. 3.2); without it, the curve comes from prosody
+            (:func:`.prosody.prosody_intensity`).
 
     Returns:
         (T,) float32 in [0, 1].
@@ -46,8 +47,9 @@ def resolve_intensity(control: str | float | np.ndarray | os.PathLike, samples: 
         IntensityError: a value outside [0, 1], an array of the wrong length, or a curve file
             that is missing or malformed; the message says how to fix it.
     """
-    if isinstance(control, str) and control.strip().lower() == "audio":
-        return intensity_from_audio(samples, fps, tracks)[:num_frames]
+    if is_audio_control(control):
+        curve = from_audio() if from_audio is not None else prosody_intensity(samples, fps, tracks)
+        return curve[:num_frames]
     if isinstance(control, (int, float, np.floating, np.integer)) and not isinstance(control, bool):
         return np.full(num_frames, _unit(float(control), "the intensity"), np.float32)
     if isinstance(control, (str, os.PathLike)):
