@@ -44,7 +44,8 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     animate.add_argument("audio", type=Path, help="the recording: wav, flac, ogg or mp3, any sample rate")
     animate.add_argument("--emotion", default="neutral",
                          help="neutral, happy, sad, angry, fearful, disgusted, surprised, contempt "
-                              "(or a synonym; default: neutral)")
+                              "(or a synonym; default: neutral); with --engine learned also free text "
+                              "such as 'quietly furious'")
     animate.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.blend",
                          help="the Blender file to write")
     animate.add_argument("--render", type=Path, metavar="OUT.mp4",
@@ -60,8 +61,9 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
                               "or a per-frame curve in a CSV file")
     animate.add_argument("--transcript", metavar="TEXT|FILE",
                          help="what is said (text, or a text file): aligns the lips to it")
-    animate.add_argument("--engine", metavar="learned|phonetic",
-                         help="expression engine (default: the pipeline's default)")
+    animate.add_argument("--engine", choices=("phonetic", "learned"),
+                         help="expression engine: phonetic (default: visemes from the phones, closes the "
+                              "lips on m/b/p) or learned (the trained transformer of Xu et al.)")
     animate.add_argument("--fps", type=_positive_float, default=25.0, help="frames per second (default: 25)")
     animate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     animate.add_argument("--clip", type=Path, metavar="OUT.npz",
@@ -115,11 +117,11 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     from .core.pipeline import animate
 
     progress = not args.quiet
-    options = {"engine": args.engine} if args.engine else {}
     log.info("animating %s as %s", args.audio, args.emotion)
     start = time.perf_counter()
     clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
-                   transcript=args.transcript, fps=args.fps, seed=args.seed, progress=progress, **options)
+                   transcript=args.transcript, fps=args.fps, seed=args.seed, progress=progress,
+                   **({"engine": args.engine} if args.engine else {}))
     seconds = time.perf_counter() - start
     log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration, seconds)
     written = []
