@@ -93,26 +93,46 @@ def write_action(key: bpy.types.Key, clip, rigmap, *, name: str | None = None,
     values = target_values(clip, rigmap)  # (T, M)
     frames = frame_start + round(clip.audio_offset * clip.fps) + np.arange(clip.num_frames, dtype=np.float32)
 
-    action = bpy.data.actions.new(name or take_name(clip.audio_path, clip.emotion))
-    slot = action.slots.new(id_type="KEY", name=key.name)
-    channelbag = action.layers.new("emoflame").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
-    co = np.empty((clip.num_frames, 2), np.float32)  # (T, 2): frame, value
-    co[:, 0] = frames
+    action, slot, channelbag = new_take(name or take_name(clip.audio_path, clip.emotion), key, "KEY")
     for m in columns:
         target = rigmap.targets[m]
-        co[:, 1] = values[:, m]
-        fcurve = channelbag.fcurves.new(f'key_blocks["{bpy.utils.escape_identifier(target)}"].value')
-        fcurve.keyframe_points.add(clip.num_frames)
-        fcurve.keyframe_points.foreach_set("co", co.ravel())
-        fcurve.update()
-        _widen_slider(blocks[target], co[:, 1])
+        key_fcurve(channelbag, f'key_blocks["{bpy.utils.escape_identifier(target)}"].value', frames, values[:, m])
+        _widen_slider(blocks[target], values[:, m])
+    finish_take(key, action, slot, clip)
+    return action
 
+
+def new_take(name: str, id_data, id_type: str):
+    """A new Action for one datablock (``id_type`` 'KEY', 'OBJECT', …) with a keyframe strip.
+
+    Returns:
+        ``(action, slot, channelbag)``: F-curves go into ``channelbag`` (bpy 5.0 layered Actions).
+    """
+    action = bpy.data.actions.new(name)
+    slot = action.slots.new(id_type=id_type, name=id_data.name)
+    channelbag = action.layers.new("emoflame").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+    return action, slot, channelbag
+
+
+def key_fcurve(channelbag, data_path: str, frames: np.ndarray, values: np.ndarray, index: int = 0,
+               group_name: str = ""):
+    """A new F-curve keyed on ``frames`` (T,) with ``values`` (T,), in bulk
+    (``keyframe_points.add`` + ``foreach_set``: about 350× faster than ``keyframe_insert``)."""
+    fcurve = channelbag.fcurves.new(data_path, index=index, group_name=group_name)
+    fcurve.keyframe_points.add(len(frames))
+    fcurve.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+    fcurve.update()
+    return fcurve
+
+
+def finish_take(id_data, action, slot, clip) -> None:
+    """Mark ``action`` as an emoflame take of ``clip`` (what Clear removes) and assign it to
+    ``id_data`` through :func:`assign_take`, keeping any Action it replaces."""
     action[TAKE_PROPERTY] = True
     action["emoflame_emotion"] = clip.emotion
     action["emoflame_audio"] = clip.audio_path
     action["emoflame_fps"] = clip.fps
-    assign_take(key, action, slot)
-    return action
+    assign_take(id_data, action, slot)
 
 
 def _widen_slider(key_block, values: np.ndarray) -> None:

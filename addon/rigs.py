@@ -363,13 +363,9 @@ def _write_bone_take(armature, frames, local_rotations: dict, name, clip):
     import numpy as np
     from mathutils import Matrix
 
-    from .action_writer import TAKE_PROPERTY, assign_take
+    from .action_writer import finish_take, key_fcurve, new_take
 
-    action = bpy.data.actions.new(name)
-    slot = action.slots.new(id_type="OBJECT", name=armature.name)
-    channelbag = action.layers.new("emoflame").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
-    co = np.empty((len(frames), 2), np.float32)
-    co[:, 0] = frames
+    action, slot, channelbag = new_take(name, armature, "OBJECT")
     for bone_name, matrices in local_rotations.items():
         mode = armature.pose.bones[bone_name].rotation_mode
         rows, previous = [], None
@@ -386,15 +382,7 @@ def _write_bone_take(armature, frames, local_rotations: dict, name, clip):
         values = np.asarray(rows, np.float32)  # (T, 3 or 4)
         path = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
         for index in range(values.shape[1]):
-            co[:, 1] = values[:, index]
-            fcurve = channelbag.fcurves.new(f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].{path}',
-                                            index=index, group_name=bone_name)
-            fcurve.keyframe_points.add(len(frames))
-            fcurve.keyframe_points.foreach_set("co", co.ravel())
-            fcurve.update()
-    action[TAKE_PROPERTY] = True
-    action["emoflame_emotion"] = clip.emotion
-    action["emoflame_audio"] = clip.audio_path
-    action["emoflame_fps"] = clip.fps
-    assign_take(armature, action, slot)
+            key_fcurve(channelbag, f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].{path}', frames,
+                       values[:, index], index=index, group_name=bone_name)
+    finish_take(armature, action, slot, clip)
     return action

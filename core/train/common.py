@@ -7,6 +7,7 @@ exports the shipped checkpoint — ``{"model": state_dict, "config": {...}, "ste
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import random
@@ -160,3 +161,13 @@ def load_checkpoint(path: Path, model_cls, config_cls, device: str = "cpu"):
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
         raise ModelFileError(f"{path} is not a valid emoflame {model_cls.__name__} checkpoint ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval(), ckpt
+
+
+def run_training(train, description: str, argv=None) -> None:
+    """Command-line entry of a training module: ``--config FILE.toml``, INFO logging, then
+    ``train(config_path)`` and its held-out metrics printed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", type=Path, required=True, help="a TOML file in core/train/configs/")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print(train(args.config))

@@ -14,9 +14,7 @@ Table 3 baselines with the same data and steps.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import logging
 import time
 from pathlib import Path
 
@@ -30,7 +28,8 @@ from ..emotion.text import text_encoder
 from ..emotion.vocabulary import MEAD_EMOTIONS, SYNONYMS
 from ..expression.transformer import ExpressionTransformer, TransformerConfig
 from .augment import emotional_targets, random_intensity_curves
-from .common import DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, training_takes, pick_device, resolve, resume_state, save_state, set_seed
+from .common import (DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, pick_device, resolve, resume_state,
+                     run_training, save_state, set_seed, training_takes)
 from .dataset import feature_stats, load_sequences, sample_windows
 from .facegood import HELD_OUT
 
@@ -142,11 +141,7 @@ def train(config_path: Path) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    print(train(args.config))
+    run_training(train, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ re-running the command continues from ``<run_dir>/last.pt``.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import time
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import numpy as np
 import torch
 
 from ..intensity.predictor import IntensityPredictor, PredictorConfig
-from .common import DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, training_takes, pick_device, resolve, resume_state, save_state, set_seed
+from .common import (DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, pick_device, resolve, resume_state,
+                     run_training, save_state, set_seed, training_takes)
 from .dataset import feature_stats, load_sequences, sample_windows
 from .facegood import HELD_OUT
 
@@ -89,11 +88,7 @@ def train(config_path: Path) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    print(train(args.config))
+    run_training(train, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
