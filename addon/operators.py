@@ -169,8 +169,9 @@ def _resolve_audio(scene, settings):
     if not os.path.isfile(path):
         raise AudioError(f"audio file {path} does not exist: pick a wav, flac, ogg or mp3 file")
     # The same recording already in the sequencer keeps its place; a new one starts on the scene's first frame.
+    # Real paths on both sides: add_sound_strip stores the resolved path, a link may lead to the same file.
     for strip in strips:
-        if strip.type == "SOUND" and os.path.abspath(bpy.path.abspath(strip.sound.filepath)) == path:
+        if strip.type == "SOUND" and os.path.realpath(bpy.path.abspath(strip.sound.filepath)) == os.path.realpath(path):
             return path, int(strip.frame_start), strip.name
     return path, scene.frame_start, None
 

@@ -748,3 +748,13 @@ def test_blender_command_animates_real_speech_into_a_blend(ext, speech, tmp_path
     with bpy.data.libraries.load(str(out)) as (data_from, _):
         takes = [name for name in data_from.actions if "_sad_take" in name]
     assert len(takes) == 1
+
+
+def test_a_recording_reached_through_a_link_reuses_its_sound_strip(ext, scene, speech, tmp_path):
+    """add_sound_strip stores the file's real path: the same recording through a symbolic link
+    must still find that strip, not add a second one on the next Generate."""
+    link = tmp_path / "line.wav"
+    link.symlink_to(speech)
+    strip = ext("addon.sound").add_sound_strip(scene, link, frame_start=12)
+    path, start, reused = ext("addon.operators")._resolve_audio(scene, {"strip": "", "audio": str(link)})
+    assert (start, reused) == (12, strip.name) and path == str(link)
