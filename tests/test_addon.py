@@ -103,7 +103,9 @@ def test_zip_has_the_manifest_at_its_root_and_leaves_out_what_the_addon_does_not
     names = zipfile.ZipFile(extension_zip).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert "addon/operators.py" in names and "flame_assets/default_avatar.npz" in names
-    for excluded in ("tests/", "benchmarks/", "docs/", ".venv/", ".ci/", ".git/", "examples/", "pyproject.toml"):
+    assert "flame_assets/expression_transformer.pt" in names  # the learned engine runs inside Blender too
+    for excluded in ("tests/", "benchmarks/", "docs/", ".venv/", ".ci/", ".git/", "examples/", "pyproject.toml",
+                     "core/train/ablations/"):
         assert not any(n.startswith(excluded) for n in names), excluded
     assert not any("__pycache__" in n for n in names)
     check = subprocess.run([sys.executable, str(_blender_ext_tool()), "validate", str(extension_zip)],
