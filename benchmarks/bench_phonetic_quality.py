@@ -19,21 +19,12 @@ SPEECH = REPO.parent / "shared" / "data" / "speech"
 TEXT = "and you always want to see it in the superlative degree"
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    d = np.arange(len(b) + 1)
-    for i, x in enumerate(a, 1):
-        prev, d[0] = d.copy(), i
-        for j, y in enumerate(b, 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (x != y))
-    return int(d[-1])
-
-
 def main() -> None:
     from emoflame import animate
     from emoflame.core.audio.closures import confirm_bilabials
     from emoflame.core.audio.features import prosody
     from emoflame.core.audio.load import load_audio
-    from emoflame.core.audio.phones import align_phones, recognise_phones
+    from emoflame.core.audio.phones import align_phones, phone_error_rate, recognise_phones
     from emoflame.core.channels import ARKIT_CHANNELS
     from emoflame.core.emotion.facs import MEAD_EMOTIONS
     from emoflame.core.expression.eyes import eye_weights
@@ -41,12 +32,11 @@ def main() -> None:
 
     arctic = SPEECH / "arctic_a0007.wav"
     samples = load_audio(arctic)[0]
-    ref = [p.name for p in align_phones(samples, TEXT) if p.name != "SIL"]
+    reference = align_phones(samples, TEXT)
     recognised = recognise_phones(samples)
     for label, phones in (("raw", recognised), ("after the bilabial check", confirm_bilabials(samples, recognised))):
-        hyp = [p.name for p in phones if p.name != "SIL"]
-        print(f"phone error rate, arctic_a0007, {label}: {edit_distance(ref, hyp) / len(ref):.3f} "
-              f"({len(ref)} aligned phones)")
+        print(f"phone error rate, arctic_a0007, {label}: {phone_error_rate(reference, phones):.3f} "
+              f"({sum(p.name != 'SIL' for p in reference)} aligned phones)")
 
     for wav, transcript in ((arctic, TEXT), (arctic, None), (SPEECH / "asterisk-demo-congrats.wav", None)):
         clip = animate(wav, transcript=transcript, progress=False)

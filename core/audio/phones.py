@@ -248,6 +248,25 @@ def _merge_silence(phones: list[Phone]) -> list[Phone]:
     return merged
 
 
+def phone_error_rate(reference: list[Phone], hypothesis: list[Phone]) -> float:
+    """Phone error rate: Levenshtein distance between the two phone sequences, silences left
+    out, over the reference's length (0 is perfect; above 1 is possible).
+
+    Raises:
+        ValueError: the reference has no phones but silence.
+    """
+    ref = [p.name for p in reference if p.name != "SIL"]
+    hyp = [p.name for p in hypothesis if p.name != "SIL"]
+    if not ref:
+        raise ValueError("the reference phones are all silence; a phone error rate needs speech")
+    distance = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, 1):
+        previous, distance[0] = distance.copy(), i
+        for j, h in enumerate(hyp, 1):
+            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, previous[j - 1] + (r != h))
+    return float(distance[-1]) / len(ref)
+
+
 def speech_phones(samples: np.ndarray, transcript: str | None = None, progress: bool = False) -> list[Phone]:
     """Phones of a recording: aligned to ``transcript`` when one is given, else recognised.
 
