@@ -119,8 +119,7 @@ def core_environment(prefs) -> dict:
         return {}
     # EMOFLAME_HUBERT and EMOFLAME_CLIP are what core/audio/hubert.py and core/emotion/text.py read.
     env = {"EMOFLAME_DEVICE": prefs.device}
-    for name, value in (("EMOFLAME_HUBERT", prefs.hubert_dir), ("EMOFLAME_CLIP", prefs.clip_checkpoint),
-                        ("EMOFLAME_FLAME_MODEL", prefs.flame_model)):
+    for name, value in (("EMOFLAME_HUBERT", prefs.hubert_dir), ("EMOFLAME_CLIP", prefs.clip_checkpoint)):
         if value:
             env[name] = bpy.path.abspath(value)
     return env
@@ -425,4 +424,42 @@ class EMOFLAME_OT_add_avatar(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (EMOFLAME_OT_generate, EMOFLAME_OT_cancel, EMOFLAME_OT_clear_takes, EMOFLAME_OT_add_avatar)
+class EMOFLAME_OT_add_flame_head(bpy.types.Operator):
+    """Add your own FLAME model (the preferences' FLAME Model File) rigged as the MPI FLAME add-on
+    rigs it: Exp and Pose shape keys, an armature with neck, jaw and eye bones"""
+
+    bl_idname = "emoflame.add_flame_head"
+    bl_label = "Add FLAME Head from Model File"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from .worker import torch_in_blender
+
+        prefs = get_preferences(context)
+        path = bpy.path.abspath(prefs.flame_model) if prefs and prefs.flame_model else ""
+        if not path:
+            self.report({"ERROR"}, "emoflame: no FLAME model file: set FLAME Model File in the add-on's preferences")
+            return {"CANCELLED"}
+        if not torch_in_blender():
+            self.report({"ERROR"}, "emoflame: building a head from a FLAME model file needs torch in Blender's "
+                        f"Python; or run 'emoflame animate AUDIO --flame-model {path} -o OUT.blend' in your "
+                        "emoflame environment and append the head from OUT.blend")
+            return {"CANCELLED"}
+        from ..core.flame.model import load_flame_model
+        from .avatar_object import add_flame_object
+
+        try:
+            head = add_flame_object(load_flame_model(path), collection=context.collection)
+        except (EmoflameError, FileNotFoundError) as exc:
+            _report_error(self, exc)
+            return {"CANCELLED"}
+        head.parent.location = context.scene.cursor.location
+        for other in context.selected_objects:
+            other.select_set(False)
+        head.select_set(True)
+        context.view_layer.objects.active = head
+        return {"FINISHED"}
+
+
+classes = (EMOFLAME_OT_generate, EMOFLAME_OT_cancel, EMOFLAME_OT_clear_takes, EMOFLAME_OT_add_avatar,
+           EMOFLAME_OT_add_flame_head)

@@ -5,6 +5,7 @@ import bpy
 from ..core.errors import RigError
 from . import rigs
 from .operators import _ACTIVE
+from .preferences import get_preferences
 
 
 class EMOFLAME_PT_main(bpy.types.Panel):
@@ -32,6 +33,9 @@ class EMOFLAME_PT_main(bpy.types.Panel):
             for note in info.notes:
                 box.label(text=note, icon="INFO")
         box.operator("emoflame.add_avatar", icon="ADD")
+        prefs = get_preferences(context)
+        if prefs and prefs.flame_model:
+            box.operator("emoflame.add_flame_head", icon="ADD")
 
         layout.use_property_split = True
         layout.use_property_decorate = False

@@ -760,3 +760,26 @@ def test_a_recording_reached_through_a_link_reuses_its_sound_strip(ext, scene, s
     strip = ext("addon.sound").add_sound_strip(scene, link, frame_start=12)
     path, start, reused = ext("addon.operators")._resolve_audio(scene, {"strip": "", "audio": str(link)})
     assert (start, reused) == (12, strip.name) and path == str(link)
+
+
+def test_the_preferences_flame_model_becomes_a_head_that_generate_can_drive(ext, scene, prefs, shared_data, tmp_path):
+    """A FLAME model file (synthetic bases on the real topology) set in the preferences."""
+    import bpy
+    from flame_fixtures import synthetic_flame_arrays, write_numpy_pickle
+
+    rigs = ext("addon.rigs")
+    prefs.flame_model = ""
+    with pytest.raises(RuntimeError, match="set FLAME Model File in the add-on's preferences"):
+        bpy.ops.emoflame.add_flame_head()  # nothing set: a message, no object
+    assert not bpy.data.objects
+    prefs.flame_model = str(write_numpy_pickle(synthetic_flame_arrays(shared_data), tmp_path / "flame.pkl"))
+    try:
+        assert bpy.ops.emoflame.add_flame_head() == {"FINISHED"}
+        head = bpy.context.active_object
+        keys = [k.name for k in head.data.shape_keys.key_blocks]
+        assert keys[1:3] == ["Exp1", "Exp2"] and keys[-1] == "Pose36" and len(head.data.vertices) == 5023
+        assert all(k.value == 0 for k in head.data.shape_keys.key_blocks[1:])  # at rest
+        info = rigs.describe_target(head)
+        assert info.kind == rigs.MPI_FLAME and info.armature == head.parent
+    finally:
+        prefs.flame_model = ""
