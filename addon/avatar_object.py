@@ -90,7 +90,7 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
 
     A mesh of the model's mean shape (``betas`` = 0) with shape keys ``Exp1..ExpE`` (the
     expression basis, weight = coefficient) and ``Pose1..Pose36`` (the pose correctives), skinned
-    by an armature whose bones ``root``, ``neck``, ``jaw``, ``eye_L``, ``eye_R`` sit on the
+    by an armature whose bones ``root``, ``neck``, ``jaw``, ``left_eye``, ``right_eye`` sit on the
     regressed joints, with one vertex group per bone from the model's LBS weights (Li et al.,
     "Learning a model of facial shape and expression from 4D scans", Sec. 3). ``addon.rigs``
     drives such a rig: Exp keys, the jaw bone and its correctives.
@@ -116,6 +116,8 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
     armature = bpy.data.objects.new(f"{name}_rig", bpy.data.armatures.new(f"{name}_rig"))
     armature.rotation_euler = (math.pi / 2, 0.0, 0.0)
     collection.objects.link(armature)
+    from .rigs import FLAME_BONES
+
     bone_names = FLAME_BONES[: len(joints)]
     _add_bones(armature, joints, parents, bone_names)
 
@@ -132,10 +134,6 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
     names = [f"Exp{i + 1}" for i in range(expression.shape[2])] + [f"Pose{i + 1}" for i in range(len(posedirs))]
     _add_shape_keys_at_rest(obj, vertices, names, np.concatenate([expression.transpose(2, 0, 1), posedirs]))
     return obj
-
-
-#: FLAME's joints in the model's order: global, neck, jaw, left eye, right eye.
-FLAME_BONES = ("root", "neck", "jaw", "eye_L", "eye_R")
 
 
 def _add_bones(armature, joints: np.ndarray, parents: np.ndarray, names) -> None:

@@ -30,8 +30,11 @@ from ..core.channels import ARKIT_CHANNELS
 from ..core.errors import RigError
 
 AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
-JAW_BONE = "jaw"
-EYE_BONES = ("left_eye", "right_eye")  # the FLAME add-on's names for FLAME's leye/reye joints (+x is left)
+FLAME_BONES = ("root", "neck", "jaw", "left_eye", "right_eye")
+"""FLAME's joints in the model's order (global, neck, jaw, left eye, right eye; +x is the subject's
+left), as bone names: those of the MPI FLAME add-on's rigs, and of the heads emoflame builds."""
+JAW_BONE = FLAME_BONES[2]
+EYE_BONES = FLAME_BONES[3:]
 # FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each,
 # row-major), keyed here as Pose1..Pose36: the jaw's are Pose10..Pose18, the eyes' Pose19..Pose36.
 CORRECTIVES = {bone: tuple(f"Pose{9 * block + i}" for i in range(1, 10))
@@ -173,6 +176,8 @@ def prepare_target(info: TargetInfo, avatar=None) -> Target:
 def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
     import numpy as np
 
+    from ..core.flame.geometry import fit_similarity, rotation_about_x_basis
+
     mesh = info.mesh.data
     n = avatar.num_vertices
     if len(mesh.vertices) != n:
@@ -181,26 +186,20 @@ def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
     blocks = mesh.shape_keys.key_blocks
     basis = _coords(blocks[0], n)  # (5023, 3) mesh-local rest
     exp_names = sorted((k for k in names if k.startswith("Exp") and k[3:].isdigit()), key=lambda k: int(k[3:]))
-    scale, rotation, shift = _similarity(basis, avatar.vertices)  # mesh-local -> FLAME frame
-    to_flame = scale * rotation
-    deltas = np.stack([(_coords(blocks[k], n) - basis) @ to_flame.T for k in exp_names])  # (M, 5023, 3) metres
+    to_flame = fit_similarity(basis, avatar.vertices)  # mesh-local -> FLAME frame
+    deltas = np.stack([to_flame.vectors(_coords(blocks[k], n) - basis) for k in exp_names])  # (M, 5023, 3) metres
     targets = list(exp_names)
     bones, eye_map, notes = {}, None, []
     if info.armature is not None:
         for name in (JAW_BONE, *EYE_BONES):
             if name in info.armature.data.bones:
-                bones[name] = _Bone.from_rig(info.mesh, info.armature, name, scale, rotation, shift)
-        jaw = bones[JAW_BONE]
-        weights = _group_weights(info.mesh, JAW_BONE)  # (5023,) LBS weights of the jaw
-        # First-order LBS about the jaw joint: w(v) · (x̂ × (v − p)) per radian about FLAME's x axis.
-        jaw_basis = weights[:, None] * np.cross([1.0, 0.0, 0.0], basis @ to_flame.T + shift - jaw.head)
+                bones[name] = _Bone.from_rig(info.mesh, info.armature, name, to_flame)
+        jaw_basis = rotation_about_x_basis(_group_weights(info.mesh, JAW_BONE), to_flame.points(basis),
+                                           bones[JAW_BONE].head)  # (5023, 3) metres per radian
         deltas = np.concatenate([deltas, jaw_basis[None]])
         targets.append(_JAW_TARGET)
         if all(name in bones for name in EYE_BONES):
-            try:
-                eye_map, _ = rigmaps.eye_rotations(avatar)  # (K, 6): left, right eye axis-angle per channel
-            except ImportError:  # scipy: Blender's own Python does not ship it
-                notes.append("no gaze: the eye rotations need scipy in Blender's Python")
+            eye_map, _ = rigmaps.eye_rotations(avatar)  # (K, 6): left, right eye axis-angle per channel
     rigmap = rigmaps.rigmap_by_least_squares(avatar, deltas, tuple(targets))
     return Target(info, rigmap, bones, eye_map, tuple(notes))
 
@@ -226,19 +225,6 @@ def _coords(block, n: int):
     return co.reshape(n, 3).astype(np.float64)  # (n, 3)
 
 
-def _similarity(source, target):
-    """Scale s, rotation R (3, 3) and shift t with s R source + t ≈ target (Umeyama 1991)."""
-    import numpy as np
-
-    mu_s, mu_t = source.mean(0), target.mean(0)
-    a, b = source - mu_s, target - mu_t
-    u, sigma, vt = np.linalg.svd(b.T @ a)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation = u @ d @ vt
-    scale = float(np.trace(np.diag(sigma) @ d) / (a ** 2).sum())
-    return scale, rotation, mu_t - scale * rotation @ mu_s
-
-
 @dataclass
 class _Bone:
     """A FLAME joint's bone on an MPI rig: its head (3,) and rest axes (3, 3, columns) in the
@@ -250,33 +236,21 @@ class _Bone:
     rest_in_flame: object
 
     @classmethod
-    def from_rig(cls, mesh_obj, armature, name, scale, rotation, shift):
+    def from_rig(cls, mesh_obj, armature, name, to_flame):
+        """The bone ``name`` of ``armature``, through ``to_flame`` (a geometry.Similarity from the
+        mesh's local frame to FLAME's)."""
         import numpy as np
 
         bone = armature.data.bones[name]
         bone_in_mesh = np.array(mesh_obj.matrix_world.inverted() @ armature.matrix_world @ bone.matrix_local)
         axes = bone_in_mesh[:3, :3] / np.linalg.norm(bone_in_mesh[:3, :3], axis=0)
-        return cls(armature, name, scale * rotation @ bone_in_mesh[:3, 3] + shift, rotation @ axes)
+        return cls(armature, name, to_flame.points(bone_in_mesh[:3, 3]), to_flame.rotation @ axes)
 
     def local_rotations(self, rotations_flame):
         """(T, 3, 3) rotations in the FLAME frame → the pose bone's local rotations (T, 3, 3)."""
-        import numpy as np
+        from ..core.flame.geometry import change_of_basis
 
-        b = self.rest_in_flame
-        return np.einsum("ji,tjk,kl->til", b, rotations_flame, b)
-
-
-def axis_angle_to_matrix(axis_angle):
-    """Rodrigues' formula, numpy: (T, 3) axis-angle radians → (T, 3, 3) rotation matrices."""
-    import numpy as np
-
-    angle = np.linalg.norm(axis_angle, axis=1, keepdims=True)  # (T, 1)
-    axis = axis_angle / np.maximum(angle, 1e-12)
-    x, y, z = axis.T
-    zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=1).reshape(-1, 3, 3)  # (T, 3, 3) cross matrix
-    s, c = np.sin(angle)[:, :, None], np.cos(angle)[:, :, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
+        return change_of_basis(self.rest_in_flame, rotations_flame)
 
 
 def write_take(target: Target, clip, *, name: str | None = None, frame_start: int = 1) -> list:
@@ -306,6 +280,8 @@ def write_take(target: Target, clip, *, name: str | None = None, frame_start: in
 
 def _write_mpi_take(target, clip, key, name, frame_start, write_action):
     import numpy as np
+
+    from ..core.flame.geometry import axis_angle_to_matrix
 
     from ..core.clip import AnimationClip
     from .action_writer import target_values

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from emoflame.core.flame.avatar import default_avatar
+from emoflame.core.flame.geometry import fit_similarity
 from emoflame.flame_assets import build_default_avatar as build
 
 DOCS = Path(__file__).resolve().parent
@@ -95,7 +96,7 @@ def contact_sheet(data: Path, out: Path, columns: int = 6) -> None:
     flame = build.load_flame(data)
     ict = build.load_ict(data)
     flame_lmk = build.embed(flame["vertices"], flame["faces"], flame["landmark_faces"], flame["landmark_bary"])
-    sim = build.transfer.fit_similarity(ict["vertices"][ict["landmarks"]][17:], flame_lmk[17:])
+    sim = fit_similarity(ict["vertices"][ict["landmarks"]][17:], flame_lmk[17:])
     keep = np.zeros(len(ict["vertices"]), bool)
     keep[ICT_RENDERED] = True
     ict_faces = ict["faces"][keep[ict["faces"]].all(1)]

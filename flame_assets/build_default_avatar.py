@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from ..core.flame import transfer
+from ..core.flame.geometry import fit_similarity
 from ..core.flame.avatar import FORMAT_VERSION
 from ..core.flame.loading import load_landmark_embedding
+from . import ict_transfer as transfer
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     fv, ff = flame["vertices"], flame["faces"]
     flame_lmk = embed(fv, ff, flame["landmark_faces"], flame["landmark_bary"])
     ict_lmk_cm = ict["vertices"][ict["landmarks"]]
-    sim = transfer.fit_similarity(ict_lmk_cm[17:], flame_lmk[17:])
+    sim = fit_similarity(ict_lmk_cm[17:], flame_lmk[17:])
     iv = sim.points(ict["vertices"])
     ict_lmk = iv[ict["landmarks"]]
     ict_deltas = sim.vectors(ict["deltas"])  # (S, 26719, 3) metres, FLAME frame

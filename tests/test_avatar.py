@@ -9,9 +9,9 @@ import trimesh
 import emoflame
 from emoflame.core.channels import ARKIT_CHANNELS, canonical_channel
 from emoflame.core.errors import ModelFileError
-from emoflame.core.flame import transfer
 from emoflame.core.flame.avatar import FORMAT_VERSION, load_avatar
 from emoflame.flame_assets import build_default_avatar as build
+from emoflame.flame_assets import ict_transfer as transfer
 
 
 @pytest.fixture(scope="module")
@@ -215,17 +215,6 @@ def test_read_obj_keeps_ict_vertex_order(shared_data):
     assert len(faces) == 2 * 25836 + 548  # quads split in two, triangles kept
     with pytest.raises(ModelFileError, match="not found"):
         transfer.read_obj(shared_data / "ict_facekit" / "no_such.obj")
-
-
-def test_fit_similarity_recovers_a_known_transform():
-    rng = np.random.default_rng(1)
-    src = rng.normal(size=(40, 3))
-    angle = 0.7
-    rot = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
-    dst = 0.0095 * src @ rot.T + np.array([0.01, -0.02, 0.03])
-    sim = transfer.fit_similarity(src, dst)
-    assert sim.scale == pytest.approx(0.0095) and np.allclose(sim.rotation, rot)
-    assert np.allclose(sim.points(src), dst) and np.allclose(sim.vectors(src[1] - src[0]), dst[1] - dst[0])
 
 
 def test_correspondence_carries_values_exactly_at_vertices():

@@ -227,7 +227,7 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     from flame_fixtures import synthetic_flame_arrays, write_numpy_pickle
 
     from emoflame.addon import rigs
-    from emoflame.addon.avatar_object import FLAME_BONES, add_flame_object
+    from emoflame.addon.avatar_object import add_flame_object
     from emoflame.core.flame.model import load_flame_model
 
     model = load_flame_model(write_numpy_pickle(synthetic_flame_arrays(shared_data), tmp_path / "flame.pkl"))
@@ -239,7 +239,7 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     exp7 = model.shapedirs[:, :, model.num_betas + 6].numpy()
     np.testing.assert_allclose(_coords(face.data.shape_keys.key_blocks["Exp7"]), rest + exp7, atol=1e-6)
     armature = face.parent
-    assert [b.name for b in armature.data.bones] == list(FLAME_BONES)
+    assert [b.name for b in armature.data.bones] == list(rigs.FLAME_BONES)
     joints = model.J_regressor.numpy() @ rest
     np.testing.assert_allclose(armature.data.bones["jaw"].head_local, joints[2], atol=1e-6)
     assert armature.data.bones["jaw"].parent.name == "neck"
@@ -250,7 +250,16 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     info = rigs.describe_target(face)
     assert (info.kind, info.armature) == (rigs.MPI_FLAME, armature)
     actions = rigs.write_take(rigs.prepare_target(info, avatar), _clip(frames=20, audio="a.wav"))
-    assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_pose"]  # jaw and eye bones
+    assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_pose"]
+    # The pose take keys the jaw and both eyes: the random clip looks around, so the eye bones turn.
+    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+
+    curves = animdata_get_channelbag_for_assigned_slot(armature.animation_data).fcurves
+    keyed = {c.data_path.split('"')[1] for c in curves}
+    assert keyed == {"jaw", "left_eye", "right_eye"}
+    for bone in ("left_eye", "right_eye"):
+        values = np.array([[c.evaluate(f) for f in range(1, 21)] for c in curves if f'"{bone}"' in c.data_path])
+        assert np.ptp(values, axis=1).max() > 0.01, f"the {bone} bone does not move"
 
 
 def test_rendered_frames_read_back_as_the_keyed_expressions(avatar, face, shared_data, tmp_path):

@@ -371,7 +371,8 @@ def eye_rotations(avatar, channels: tuple[str, ...] = ARKIT_CHANNELS) -> tuple[n
 
     The eyeballs of a FLAME head turn rigidly about the eye joints, so each channel's eyeball
     displacement is fitted by the rotation about the avatar's eye joint that best maps the
-    rest eyeball onto the displaced one (Kabsch, via scipy's ``Rotation.align_vectors``).
+    rest eyeball onto the displaced one (Kabsch, :func:`.geometry.fit_rotation`; numpy only, so
+    it runs in Blender's own Python).
 
     Args:
         avatar: the :class:`Avatar` (``vertices``, ``joint_regressor``, masks ``eyeball_L`` and
@@ -383,7 +384,7 @@ def eye_rotations(avatar, channels: tuple[str, ...] = ARKIT_CHANNELS) -> tuple[n
         channel at weight 1, zero for channels that do not move an eyeball; and, for those that
         do, the relative residual ||R p - (p + d)|| / ||d|| over both eyeballs.
     """
-    from scipy.spatial.transform import Rotation
+    from .geometry import fit_rotation, matrix_to_axis_angle
 
     deltas = channel_deltas(avatar, channels)  # (K, V, 3)
     vertices = np.asarray(avatar.vertices, dtype=np.float64)
@@ -398,9 +399,9 @@ def eye_rotations(avatar, channels: tuple[str, ...] = ARKIT_CHANNELS) -> tuple[n
             if np.abs(displacement).max() < STILL_METRES:
                 continue
             rest = vertices[mask] - joints[joint]
-            rotation, _ = Rotation.align_vectors(rest + displacement, rest)
-            rotations[k, 3 * e: 3 * e + 3] = rotation.as_rotvec()
-            error += float(((rotation.apply(rest) - rest - displacement) ** 2).sum())
+            rotation = fit_rotation(rest, rest + displacement)
+            rotations[k, 3 * e: 3 * e + 3] = matrix_to_axis_angle(rotation)[0]
+            error += float(((rest @ rotation.T - rest - displacement) ** 2).sum())
             norm += float((displacement ** 2).sum())
         if norm:
             residual[channel] = (error / norm) ** 0.5

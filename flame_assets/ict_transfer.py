@@ -1,13 +1,12 @@
 """Registration of one face mesh onto another and blendshape transfer through the correspondence.
 
-The reusable half of the default avatar build (``flame_assets/build_default_avatar.py``): read
-an OBJ in file order, fit a similarity transform on landmarks, register a source surface onto a
+Build-time code of the default avatar (``flame_assets/build_default_avatar.py``), never imported
+at run time: read an OBJ in file order, register a source surface onto a
 target with non-rigid ICP, label upper/lower pieces around an opening (mouth, eyelids) so that a
 correspondence never crosses it, and carry per-vertex displacements from the target topology to
 the source topology by barycentric interpolation.
 
-Methods: similarity fit, Umeyama, "Least-squares estimation of transformation parameters between
-two point patterns" (TPAMI 1991); non-rigid ICP, Amberg et al., "Optimal Step Nonrigid ICP
+Methods (the similarity fit is ``core.flame.geometry.fit_similarity``): non-rigid ICP, Amberg et al., "Optimal Step Nonrigid ICP
 Algorithms for Surface Registration" (CVPR 2007), as implemented by
 ``trimesh.registration.nricp_amberg``; deformation transfer by closest-point correspondence in
 the spirit of Sumner & Popovic, "Deformation Transfer for Triangle Meshes" (SIGGRAPH 2004).
@@ -23,7 +22,7 @@ import trimesh
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..errors import ModelFileError
+from ..core.errors import ModelFileError
 
 UPPER, LOWER = 1, 2
 
@@ -60,38 +59,6 @@ def read_obj(path: str | Path, with_faces: bool = True) -> tuple[np.ndarray, np.
         raise ModelFileError(f"{path} holds no 'v' records; is it an OBJ mesh?")
     vertices = np.array([row.split()[:3] for row in verts], dtype=np.float64)
     return vertices, (np.asarray(tris, dtype=np.int64) if with_faces else None)
-
-
-@dataclass(frozen=True)
-class Similarity:
-    """x -> scale * R @ x + t, the map from the target (ICT) frame into the source (FLAME) frame."""
-
-    scale: float
-    rotation: np.ndarray  # (3, 3)
-    translation: np.ndarray  # (3,)
-
-    def points(self, x: np.ndarray) -> np.ndarray:
-        """Map positions (..., 3)."""
-        return self.scale * x @ self.rotation.T + self.translation
-
-    def vectors(self, d: np.ndarray) -> np.ndarray:
-        """Map displacements (..., 3): scaled and rotated, not translated."""
-        return self.scale * d @ self.rotation.T
-
-
-def fit_similarity(src: np.ndarray, dst: np.ndarray) -> Similarity:
-    """Least-squares similarity taking ``src`` (N, 3) onto ``dst`` (N, 3) (Umeyama 1991).
-
-    Returns:
-        the :class:`Similarity` minimising sum ||s R src_i + t - dst_i||^2, with det R = +1.
-    """
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
-    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ fix @ vt
-    scale = float(np.trace(np.diag(sig) @ fix) / (a**2).sum(1).mean())
-    return Similarity(scale, rot, mu_d - scale * rot @ mu_s)
 
 
 def register_nonrigid(
