@@ -76,6 +76,15 @@ class Prosody:
     f0: np.ndarray
     voiced: np.ndarray
 
+    def semitones(self) -> np.ndarray:
+        """(T,) pitch in semitones above the speaker's median voiced F0 in this recording (0 where
+        unvoiced, and everywhere when fewer than 3 frames are voiced): the speaker-normalised pitch
+        that accents and arousal are measured on."""
+        if self.voiced.sum() < 3:
+            return np.zeros(len(self.f0), np.float64)
+        semitones = 12 * np.log2(np.maximum(self.f0, 1.0) / np.median(self.f0[self.voiced]))
+        return np.where(self.voiced, semitones, 0.0)
+
 
 F0_MIN, F0_MAX = 60.0, 500.0
 """Hz: the range of speaking voices searched by YIN."""

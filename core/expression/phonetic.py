@@ -193,8 +193,7 @@ def prosodic_brows(tracks: Prosody, fps: float) -> np.ndarray:
     out = np.zeros((len(tracks.f0), len(CHANNEL_INDEX)), np.float32)
     if tracks.voiced.sum() < 3:
         return out
-    semitones = 12 * np.log2(np.maximum(tracks.f0, 1.0) / np.median(tracks.f0[tracks.voiced]))
-    accent = np.where(tracks.voiced, np.clip(semitones, 0, None), 0.0)
+    accent = np.clip(tracks.semitones(), 0, None)
     accent = scipy.ndimage.gaussian_filter1d(accent, 0.08 * fps, mode="nearest")
     top = np.percentile(accent, 99)
     raise_ = BROW_RAISE * np.clip(accent / max(top, 1e-6), 0, 1)

@@ -38,9 +38,7 @@ def prosody_intensity(samples: np.ndarray, fps: float, tracks: Prosody | None = 
     loud = _spread(tracks.loudness, tracks.loudness > np.percentile(tracks.loudness, 95) - 30)
     pitch = np.zeros_like(tracks.f0)
     if tracks.voiced.sum() >= 3:
-        semitones = 12 * np.log2(np.maximum(tracks.f0, 1.0) / np.median(tracks.f0[tracks.voiced]))
-        pitch[tracks.voiced] = np.abs(semitones[tracks.voiced])  # distance from the speaker's median pitch
-        pitch = _spread(pitch, tracks.voiced)
+        pitch = _spread(np.abs(tracks.semitones()), tracks.voiced)  # distance from the speaker's median pitch
     score = LOUDNESS_WEIGHT * loud + (1 - LOUDNESS_WEIGHT) * pitch
     score = scipy.ndimage.gaussian_filter1d(score.astype(np.float64), SMOOTH_S * fps, mode="nearest")
     lo, hi = np.percentile(score, [5, 95])
