@@ -80,3 +80,27 @@ def write_chumpy_pickle(arrays: dict[str, np.ndarray], path: Path, protocol: int
     data["bs_style"], data["bs_type"] = "lbs", "lrotmin"
     path.write_bytes(pickle.dumps(data, protocol=protocol))
     return path
+
+
+def tiny_flame_arrays() -> dict[str, np.ndarray]:
+    """A valid FLAME-layout model on a tetrahedron (4 vertices, 4 faces, 300 shape + 10 expression
+    components): kilobytes, so a test can corrupt one array and load it in milliseconds."""
+    rng = np.random.default_rng(0)
+    v_template = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.0, 0.0, 0.1]])
+    weights = np.zeros((4, 5))
+    weights[[0, 1, 2, 3], [0, 1, 2, 3]] = 1.0
+    return {
+        "v_template": v_template,
+        "f": np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]], dtype=np.uint32),
+        "shapedirs": rng.normal(scale=1e-3, size=(4, 3, NUM_SHAPE + 10)).astype(np.float32),
+        "posedirs": rng.normal(scale=1e-4, size=(4, 3, 36)),
+        "J_regressor": np.full((5, 4), 0.25),
+        "weights": weights,
+        "kintree_table": np.array([[ROOT_PARENT, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
+    }
+
+
+def write_landmark_embedding(path: Path, faces: np.ndarray, bary: np.ndarray) -> Path:
+    """A static landmark embedding pickle as FLAME ships it (``lmk_face_idx``, ``lmk_b_coords``)."""
+    path.write_bytes(pickle.dumps({"lmk_face_idx": faces, "lmk_b_coords": bary}, protocol=2))
+    return path

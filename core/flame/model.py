@@ -19,12 +19,11 @@ from torch import nn
 
 from ..errors import ModelFileError
 from .lbs import lbs, vertices2landmarks
-from .loading import file_sha256, load_flame_arrays, load_landmark_embedding
+from .loading import (SHAPE_SPACE_DIM, check_flame_arrays, file_sha256, load_flame_arrays,
+                      load_landmark_embedding)
 
 log = logging.getLogger(__name__)
 
-SHAPE_SPACE_DIM = 300
-"""Shape components at the front of every FLAME ``shapedirs`` (expression components follow)."""
 EXPRESSION_SPACE_DIM = 100
 JOINT_NAMES = ("global", "neck", "jaw", "eye_L", "eye_R")
 """FLAME's 5 joints in pose order; ``eye_L`` is the subject's left (+x)."""
@@ -54,15 +53,18 @@ class FLAME(nn.Module):
     (L, 3)), so ``.to(device, dtype)`` moves all of it.
 
     Args:
-        arrays: the model file's arrays (:func:`.loading.load_flame_arrays`).
-        lmk_faces_idx: (L,) face index per landmark.
-        lmk_bary_coords: (L, 3) barycentric coordinates per landmark.
+        arrays: the model file's arrays (:func:`.loading.load_flame_arrays`), checked by
+            :func:`.loading.check_flame_arrays` before any buffer is built.
+        lmk_faces_idx: (L,) integer face index per landmark, each in [0, F).
+        lmk_bary_coords: (L, 3) finite barycentric coordinates per landmark.
         num_betas: shape components to use, at most 300 (fewer if the file has fewer).
         num_expression: expression components to use, at most 100 (fewer if the file has fewer).
         dtype: floating dtype of the buffers.
+        source: what to name in messages (the model file's path).
 
     Raises:
-        ModelFileError: arrays of the wrong shape (named), or no expression components.
+        ModelFileError: any check of :func:`.loading.check_flame_arrays` fails (the array, what
+            was found and the fix named), or the landmark embedding does not fit the faces.
     """
 
     def __init__(
@@ -73,29 +75,17 @@ class FLAME(nn.Module):
         num_betas: int = SHAPE_SPACE_DIM,
         num_expression: int = EXPRESSION_SPACE_DIM,
         dtype: torch.dtype = torch.float32,
+        source: str = "FLAME arrays",
     ):
         super().__init__()
-        v_template = np.asarray(arrays["v_template"])
-        num_vertices = v_template.shape[0]
-        shapedirs = np.asarray(arrays["shapedirs"])
-        posedirs = np.asarray(arrays["posedirs"])
-        _check_shape("v_template", v_template, (num_vertices, 3))
-        if shapedirs.ndim != 3 or shapedirs.shape[:2] != (num_vertices, 3):
-            raise ModelFileError(f"shapedirs has shape {shapedirs.shape}, expected ({num_vertices}, 3, S)")
-        available = shapedirs.shape[2] - SHAPE_SPACE_DIM
-        if available < 1:
-            raise ModelFileError(
-                f"shapedirs has {shapedirs.shape[2]} components, FLAME needs {SHAPE_SPACE_DIM} shape "
-                f"then expression components; give a FLAME 2020 or 2023 model file"
-            )
+        check_flame_arrays(arrays, source)
+        faces = arrays["f"]
+        lmk_faces_idx, lmk_bary_coords = np.asarray(lmk_faces_idx), np.asarray(lmk_bary_coords)
+        _check_landmarks(lmk_faces_idx, lmk_bary_coords, len(faces), source)
+        v_template, shapedirs, posedirs = arrays["v_template"], arrays["shapedirs"], arrays["posedirs"]
         self.num_betas = min(num_betas, SHAPE_SPACE_DIM)
-        self.num_expression = min(num_expression, available)
-        kintree = np.asarray(arrays["kintree_table"])
-        num_joints = kintree.shape[-1]
-        _check_shape("posedirs", posedirs, (num_vertices, 3, (num_joints - 1) * 9))
-        _check_shape("J_regressor", arrays["J_regressor"], (num_joints, num_vertices))
-        _check_shape("weights", arrays["weights"], (num_vertices, num_joints))
-        parents = kintree[0].astype(np.int64)
+        self.num_expression = min(num_expression, shapedirs.shape[2] - SHAPE_SPACE_DIM)
+        parents = arrays["kintree_table"][0].astype(np.int64)
         parents[0] = -1  # the file stores the root's parent as 2**32 - 1
 
         def buffer(name, value, kind=dtype):
@@ -114,8 +104,8 @@ class FLAME(nn.Module):
         buffer("J_regressor", arrays["J_regressor"])
         buffer("lbs_weights", arrays["weights"])
         buffer("parents", parents, torch.int64)
-        buffer("faces", np.asarray(arrays["f"]).astype(np.int64), torch.int64)
-        buffer("lmk_faces_idx", np.asarray(lmk_faces_idx).astype(np.int64), torch.int64)
+        buffer("faces", faces.astype(np.int64), torch.int64)
+        buffer("lmk_faces_idx", lmk_faces_idx.astype(np.int64), torch.int64)
         buffer("lmk_bary_coords", lmk_bary_coords)
         self.source_path: Path | None = None
         self.file_sha256: str | None = None
@@ -187,9 +177,18 @@ def _padded(value: torch.Tensor | None, size: int, batch: int, like: torch.Tenso
     return torch.nn.functional.pad(value, [0, size - value.shape[1]])
 
 
-def _check_shape(name: str, array, expected: tuple[int, ...]) -> None:
-    if tuple(np.shape(array)) != expected:
-        raise ModelFileError(f"FLAME array {name} has shape {np.shape(array)}, expected {expected}")
+def _check_landmarks(faces_idx: np.ndarray, bary: np.ndarray, num_faces: int, source: str) -> None:
+    """(L,) integer indices in [0, num_faces) and (L, 3) finite coordinates, else ModelFileError."""
+    fix = "give the landmark embedding made for this model (flame_static_embedding_68.pkl), or none"
+    if faces_idx.ndim != 1 or faces_idx.dtype.kind not in "iu" or bary.shape != (len(faces_idx), 3):
+        raise ModelFileError(f"{source}: a landmark embedding of indices {faces_idx.shape} {faces_idx.dtype} and "
+                             f"coordinates {bary.shape}, needs (L,) integers and (L, 3); {fix}")
+    low, high = (int(faces_idx.min()), int(faces_idx.max())) if len(faces_idx) else (0, 0)
+    if low < 0 or high >= num_faces:
+        raise ModelFileError(f"{source}: the landmark embedding refers to face {low if low < 0 else high}, but "
+                             f"the model has faces 0 to {num_faces - 1}; {fix}")
+    if bary.dtype.kind not in "iuf" or not np.isfinite(bary).all():
+        raise ModelFileError(f"{source}: the landmark embedding's coordinates are not finite numbers; {fix}")
 
 
 def load_flame_model(
@@ -214,8 +213,10 @@ def load_flame_model(
 
     Raises:
         FileNotFoundError: ``path`` or ``landmark_embedding`` does not exist.
-        ModelFileError: the file refuses to load safely, is not a FLAME file (missing keys
-            named) or has arrays of the wrong shape.
+        ModelFileError: the file refuses to load safely (code, bombs, forged dtypes), is not a
+            FLAME file (missing keys named), or has arrays that fail
+            :func:`.loading.check_flame_arrays` (shape, dtype, finiteness, faces, kinematic tree).
+            Never a raw pickle, memory, recursion or index error.
     """
     path = Path(path).expanduser()
     arrays = load_flame_arrays(path)
@@ -226,7 +227,7 @@ def load_flame_model(
         lmk_faces_idx, lmk_bary_coords = avatar.landmark_faces, avatar.landmark_bary
     else:
         lmk_faces_idx, lmk_bary_coords = load_landmark_embedding(landmark_embedding)
-    model = FLAME(arrays, lmk_faces_idx, lmk_bary_coords, num_betas, num_expression, dtype)
+    model = FLAME(arrays, lmk_faces_idx, lmk_bary_coords, num_betas, num_expression, dtype, source=str(path))
     model.source_path = path
     model.file_sha256 = file_sha256(path)
     log.info("loaded FLAME model %s (%d shape, %d expression components)", path, model.num_betas,
