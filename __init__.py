@@ -1,6 +1,6 @@
 """emoflame: speech to emotional, lip-synced facial animation for FLAME heads.
 
-One tree, two front doors (DESIGN.md): Blender loads this folder as an extension and calls
+One tree, two front doors (docs/architecture.md): Blender loads this folder as an extension and calls
 :func:`register`; Python users ``import emoflame``. Nothing heavy (torch, bpy) is imported
 here, so enabling the extension and importing the package are instant.
 """

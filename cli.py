@@ -26,6 +26,9 @@ EXIT_USER_ERROR = 2
 def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     """The argument parser of ``emoflame`` and its sub-commands; ``prog`` is the name the help shows
     (``blender -c emoflame`` inside Blender)."""
+    from .core.emotion.vocabulary import MEAD_EMOTIONS
+    from .core.expression import DEFAULT_ENGINE, ENGINES
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Speech to emotional, lip-synced facial animation for FLAME heads.",
@@ -43,9 +46,8 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     )
     animate.add_argument("audio", type=Path, help="the recording: wav, flac, ogg or mp3, any sample rate")
     animate.add_argument("--emotion", default="neutral",
-                         help="neutral, happy, sad, angry, fearful, disgusted, surprised, contempt "
-                              "(or a synonym; default: neutral); with --engine learned also free text "
-                              "such as 'quietly furious'")
+                         help=f"{', '.join(MEAD_EMOTIONS)} (or a synonym; default: neutral); with --engine "
+                              "learned also free text such as 'quietly furious'")
     animate.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.blend",
                          help="the Blender file to write")
     animate.add_argument("--render", type=Path, metavar="OUT.mp4",
@@ -61,9 +63,9 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
                               "or a per-frame curve in a CSV file")
     animate.add_argument("--transcript", metavar="TEXT|FILE",
                          help="what is said (text, or a text file): aligns the lips to it")
-    animate.add_argument("--engine", choices=("phonetic", "learned"),
-                         help="expression engine: phonetic (default: visemes from the phones, closes the "
-                              "lips on m/b/p) or learned (the trained transformer of Xu et al.)")
+    animate.add_argument("--engine", choices=tuple(ENGINES), default=DEFAULT_ENGINE,
+                         help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
+                              + f" (default: {DEFAULT_ENGINE})")
     animate.add_argument("--fps", type=_positive_float, default=25.0, help="frames per second (default: 25)")
     animate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     animate.add_argument("--clip", type=Path, metavar="OUT.npz",
@@ -120,8 +122,8 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     log.info("animating %s as %s", args.audio, args.emotion)
     start = time.perf_counter()
     clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
-                   transcript=args.transcript, fps=args.fps, seed=args.seed, progress=progress,
-                   **({"engine": args.engine} if args.engine else {}))
+                   transcript=args.transcript, fps=args.fps, seed=args.seed, engine=args.engine,
+                   progress=progress)
     seconds = time.perf_counter() - start
     log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration, seconds)
     written = []
@@ -131,6 +133,7 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .addon.blend_file import save_blend
+    from .addon.scene import build_scene, show_face_in_viewports
     from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
 
     start = time.perf_counter()
@@ -142,7 +145,7 @@ def _animate_and_write(args: argparse.Namespace) -> int:
         # Configured even without --render, so Render Animation in the saved file gives the video.
         configure_render(scene, engine=args.render_engine, resolution=args.resolution)
         frame_face(scene, face, landmarks)
-        _show_face_in_viewports()
+        show_face_in_viewports()
         bar.update()
         bar.set_postfix_str("saving")
         with quiet_stdout():
@@ -157,66 +160,6 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
-
-
-def build_scene(clip, flame_model: Path | None = None):
-    """Empty the Blender session and build the scene for ``clip``.
-
-    The default avatar as a mesh with its shape keys and a new Action of ``clip`` written through
-    the avatar's rig map; or, with ``flame_model``, that FLAME model as an MPI-style rig (Exp and
-    Pose keys, a jaw bone) driven by ``addon.rigs``. Then the recording as a sound strip on
-    frame 1, the frame rate and range.
-
-    Returns:
-        ``(scene, face_object, landmarks)``: landmarks (68, 3) in the face object's local
-        coordinates, metres, for framing the camera.
-    """
-    import bpy
-
-    from . import default_avatar
-    from .addon.action_writer import write_action
-    from .addon.avatar_object import add_avatar_object
-    from .addon.blend_file import set_scene_timing
-    from .addon.sound import add_sound_strip
-    from .core.flame.rigmap import rigmap_for_avatar
-
-    # Factory startup without factory preferences: inside Blender (`blender -c emoflame`) a
-    # preferences reset would disable the running extension.
-    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    scene = bpy.context.scene
-    avatar = default_avatar()
-    if flame_model is None:
-        face = add_avatar_object(avatar)
-        write_action(face.data.shape_keys, clip, rigmap_for_avatar(avatar))
-        landmarks = avatar.landmarks(avatar.vertices)
-    else:
-        from .addon import rigs
-        from .addon.avatar_object import add_flame_object
-        from .core.flame.model import load_flame_model
-
-        model = load_flame_model(flame_model)
-        face = add_flame_object(model)
-        rigs.write_take(rigs.prepare_target(rigs.describe_target(face), avatar), clip)
-        landmarks = avatar.landmarks(model.v_template.numpy())
-    first = 1
-    last = first + round(clip.audio_offset * clip.fps) + clip.num_frames - 1
-    set_scene_timing(scene, clip.fps, first, last)
-    if clip.audio_path:
-        add_sound_strip(scene, clip.audio_path, frame_start=first)
-    return scene, face, landmarks
-
-
-def _show_face_in_viewports() -> None:
-    """Open the saved file on the face: every 3D viewport looks through the camera, shaded with
-    the avatar's vertex colours (iris and pupil included)."""
-    import bpy
-
-    for screen in bpy.data.screens:
-        for area in screen.areas:
-            for space in area.spaces:
-                if space.type == "VIEW_3D":
-                    space.shading.color_type = "VERTEX"
-                    space.region_3d.view_perspective = "CAMERA"
 
 
 def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The Blender side of emoflame: everything that imports bpy (DESIGN.md, "Blender side").
+"""The Blender side of emoflame: everything that imports bpy (docs/architecture.md).
 
 Registration only defines classes and properties: torch, numpy-heavy code and the models load
 when Generate starts, so enabling the extension is instant.
@@ -6,7 +6,7 @@ when Generate starts, so enabling the extension is instant.
 
 import bpy
 
-from . import command, operators, panel, preferences, properties
+from . import command, generate, operators, panel, preferences, properties
 
 classes = (
     preferences.EmoflamePreferences,
@@ -26,7 +26,7 @@ def register():
 
 def unregister():
     """Undo :func:`register` in reverse; a running Generate is cancelled first."""
-    for session in list(operators._ACTIVE):
+    for session in list(generate.ACTIVE):
         session.cancel()
     command.unregister_command()
     properties.unregister_properties()

@@ -60,9 +60,8 @@ def write_action(key: bpy.types.Key, clip, rigmap, *, name: str | None = None,
     """Write ``clip`` through ``rigmap`` to a NEW Action on the shape-key datablock ``key``.
 
     One F-curve per rig-map target that is a shape key of ``key``, with one key per clip frame.
-    Clip frame i (at ``clip.audio_offset + i / clip.fps`` seconds into the audio) lands on scene
-    frame ``frame_start + round(clip.audio_offset * clip.fps) + i``, so a sound strip of the
-    whole recording starting on ``frame_start`` stays in sync. Targets that are not shape keys
+    Clip frames land on ``clip.scene_frames(frame_start)``, so a sound strip of the whole
+    recording starting on ``frame_start`` stays in sync. Targets that are not shape keys
     (``jaw_pose_*`` on a FLAME rig) are skipped and logged.
 
     Args:
@@ -91,7 +90,7 @@ def write_action(key: bpy.types.Key, clip, rigmap, *, name: str | None = None,
         log.info("%d rig-map targets are not shape keys of %s and are not written: %s",
                  len(skipped), key.user.name, ", ".join(skipped[:6]))
     values = target_values(clip, rigmap)  # (T, M)
-    frames = frame_start + round(clip.audio_offset * clip.fps) + np.arange(clip.num_frames, dtype=np.float32)
+    frames = clip.scene_frames(frame_start).astype(np.float32)
 
     action, slot, channelbag = new_take(name or take_name(clip.audio_path, clip.emotion), key, "KEY")
     for m in columns:

@@ -13,6 +13,8 @@ import math
 import bpy
 import numpy as np
 
+from ..core.flame import JOINT_NAMES
+
 #: Custom property set on objects made here, so the add-on can recognise its own avatar.
 AVATAR_PROPERTY = "emoflame_avatar"
 COLOR_ATTRIBUTE = "emoflame_color"
@@ -116,9 +118,7 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
     armature = bpy.data.objects.new(f"{name}_rig", bpy.data.armatures.new(f"{name}_rig"))
     armature.rotation_euler = (math.pi / 2, 0.0, 0.0)
     collection.objects.link(armature)
-    from .rigs import FLAME_BONES
-
-    bone_names = FLAME_BONES[: len(joints)]
+    bone_names = JOINT_NAMES[: len(joints)]
     _add_bones(armature, joints, parents, bone_names)
 
     obj = bpy.data.objects.new(name, _new_mesh(name, vertices, faces))

@@ -4,7 +4,7 @@ import bpy
 
 from ..core.errors import RigError
 from . import rigs
-from .operators import _ACTIVE
+from .generate import ACTIVE
 from .preferences import get_preferences
 
 
@@ -62,7 +62,7 @@ class EMOFLAME_PT_main(bpy.types.Panel):
         col.prop(settings, "seed")
 
         wm = context.window_manager
-        if _ACTIVE:
+        if ACTIVE:
             layout.progress(factor=wm.emoflame_progress, text=wm.emoflame_status or "Generating…")
             layout.operator("emoflame.cancel", icon="CANCEL")
         else:

@@ -7,13 +7,12 @@ Nothing here imports torch or numpy: enabling the extension stays instant.
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from ..core.expression import DEFAULT_ENGINE, ENGINES
+
 # The add-on's module name: "bl_ext.<repo>.emoflame" as an extension, "emoflame" from pip.
 ADDON_ID = __package__.rpartition(".")[0]
 
-ENGINES = (
-    ("phonetic", "Phonetic", "Visemes from recognised or aligned phones, emotion as a FACS direction; needs no download"),
-    ("learned", "Learned", "The trained audio-to-expression transformer (Xu et al., Sec. 3.4)"),
-)
+ENGINE_ITEMS = [(name, name.capitalize(), description) for name, description in ENGINES.items()]
 
 
 class EmoflamePreferences(bpy.types.AddonPreferences):
@@ -60,7 +59,7 @@ class EmoflamePreferences(bpy.types.AddonPreferences):
         "the default avatar needs none",
         subtype="FILE_PATH",
     )
-    default_engine: EnumProperty(name="Default Engine", items=ENGINES, default="phonetic")
+    default_engine: EnumProperty(name="Default Engine", items=ENGINE_ITEMS, default=DEFAULT_ENGINE)
 
     def draw(self, context):
         layout = self.layout

@@ -9,8 +9,8 @@ the audio; this lets a person direct it instead).
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-# The 8 MEAD emotions the emotion adaptation network M is trained on (Xu et al., Sec. 4).
-EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "contempt")
+from ..core.emotion.vocabulary import MEAD_EMOTIONS
+from ..core.expression import ENGINES
 
 
 class EmoflameSettings(bpy.types.PropertyGroup):
@@ -28,7 +28,7 @@ class EmoflameSettings(bpy.types.PropertyGroup):
     sound_strip: StringProperty(name="Sound Strip", description="Name of a sound strip in the sequencer")
     emotion: EnumProperty(
         name="Emotion",
-        items=[(e, e.capitalize(), f"Speak {e}") for e in EMOTIONS]
+        items=[(e, e.capitalize(), f"Speak {e}") for e in MEAD_EMOTIONS]
         + [("FREE_TEXT", "Free Text…", "A word or phrase: synonyms of the 8 ('joyful', 'mad') work with every "
                                        "engine, free descriptions ('quietly furious') need the learned engine")],
         default="neutral",
@@ -49,9 +49,8 @@ class EmoflameSettings(bpy.types.PropertyGroup):
     )
     engine: EnumProperty(
         name="Engine",
-        items=(("DEFAULT", "Default", "The engine chosen in the preferences"),
-               ("phonetic", "Phonetic", "Visemes from phones; needs no download"),
-               ("learned", "Learned", "The trained audio-to-expression transformer")),
+        items=[("DEFAULT", "Default", "The engine chosen in the preferences")]
+        + [(name, name.capitalize(), description) for name, description in ENGINES.items()],
         default="DEFAULT",
     )
     transcript: StringProperty(

@@ -29,10 +29,9 @@ import bpy
 from ..core.channels import ARKIT_CHANNELS
 from ..core.errors import RigError
 
+from ..core.flame import JOINT_NAMES as FLAME_BONES
+
 AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
-FLAME_BONES = ("root", "neck", "jaw", "left_eye", "right_eye")
-"""FLAME's joints in the model's order (global, neck, jaw, left eye, right eye; +x is the subject's
-left), as bone names: those of the MPI FLAME add-on's rigs, and of the heads emoflame builds."""
 JAW_BONE = FLAME_BONES[2]
 EYE_BONES = FLAME_BONES[3:]
 # FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each,
@@ -316,7 +315,7 @@ def _write_mpi_take(target, clip, key, name, frame_start, write_action):
         residual={c: 0.0 for c in control_names}, unmatched=())
     actions = [write_action(key, controls_clip, identity, name=name, frame_start=frame_start)]
     if rotations:
-        frames = frame_start + round(clip.audio_offset * clip.fps) + np.arange(clip.num_frames)
+        frames = clip.scene_frames(frame_start)
         local = {bone: target.bones[bone].local_rotations(matrices) for bone, matrices in rotations.items()}
         actions.append(_write_bone_take(target.info.armature, frames, local, f"{name}_pose", clip))
     return actions

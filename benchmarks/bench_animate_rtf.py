@@ -69,12 +69,14 @@ def cpu_seconds() -> float:
 def stage_times(wav: Path) -> dict[str, float]:
     """Seconds per step of animate() on ``wav``."""
     from emoflame.core.audio.closures import confirm_bilabials
-    from emoflame.core.audio.features import prosody
+    from emoflame.core.audio.features import num_frames, prosody
     from emoflame.core.audio.load import load_audio
     from emoflame.core.audio.phones import recognise_phones
-    from emoflame.core.expression import phonetic
-    from emoflame.core.intensity.control import resolve_intensity
-    from emoflame.core.pipeline import learned_engine
+    from emoflame.core.audio.speech import Speech
+    from emoflame.core.emotion.vocabulary import read_emotion
+    from emoflame.core.expression.eyes import add_eyes
+    from emoflame.core.expression.phonetic import PhoneticEngine
+    from emoflame.core.intensity.learned import load_learned_intensity
 
     out, clock = {}, time.perf_counter()
 
@@ -86,16 +88,16 @@ def stage_times(wav: Path) -> dict[str, float]:
     lap("load_audio")
     tracks = prosody(samples, 25.0)
     lap("prosody (RMS, YIN)")
-    models = learned_engine()
+    predictor = load_learned_intensity()
     lap("loading the learned models")
-    intensity = resolve_intensity("audio", samples, 25.0, len(tracks.loudness), tracks,
-                                  from_audio=lambda: models.predict_intensity(samples, 25.0))
-    lap("intensity (P)")
     phones = recognise_phones(samples)
     lap("pocketsphinx phones")
     phones = confirm_bilabials(samples, phones)
     lap("bilabial check")
-    phonetic.generate(samples, 25.0, "happy", intensity, tracks=tracks, phones=phones)
+    speech = Speech(samples, 25.0, num_frames(len(samples) / 16000, 25.0), tracks, tuple(phones), "recognised")
+    intensity = predictor.predict(speech)
+    lap("intensity (P)")
+    add_eyes(PhoneticEngine().generate(speech, read_emotion("happy"), intensity).weights, speech)
     lap("visemes, emotion, eyes")
     return out
 

@@ -17,7 +17,8 @@ from emoflame.core.audio.features import prosody
 from emoflame.core.audio.load import load_audio
 from emoflame.core.flame.avatar import default_avatar
 from emoflame.core.flame.rigmap import rigmap_for_avatar
-from emoflame.core.pipeline import ENGINES, animate
+from emoflame.core.expression import ENGINES
+from emoflame.core.pipeline import animate
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 NOT_SPEECH = {"asterisk-tt-monkeys.wav"}  # monkey calls

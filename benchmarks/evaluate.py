@@ -39,12 +39,14 @@ from emoflame.core.audio.load import load_audio  # noqa: E402
 from emoflame.core.channels import ARKIT_CHANNELS  # noqa: E402
 from emoflame.core.emotion.adapter import AdapterConfig, EmotionAdapter  # noqa: E402
 from emoflame.core.emotion.facs import emotion_direction  # noqa: E402
-from emoflame.core.emotion.vocabulary import MEAD_EMOTIONS  # noqa: E402
+from emoflame.core.audio.speech import analyse_speech  # noqa: E402
+from emoflame.core.emotion.vocabulary import MEAD_EMOTIONS, read_emotion  # noqa: E402
 from emoflame.core.expression.learned import LearnedEngine  # noqa: E402
 from emoflame.core.expression.transformer import ExpressionTransformer, TransformerConfig  # noqa: E402
+from emoflame.core.intensity.learned import load_learned_intensity  # noqa: E402
 from emoflame.core.intensity.pseudo_labels import avatar_vertices, raw_intensity  # noqa: E402
 from emoflame.core.train.augment import random_intensity_curves  # noqa: E402
-from emoflame.core.train.common import load_checkpoint  # noqa: E402
+from emoflame.core.checkpoints import load_checkpoint  # noqa: E402
 from emoflame.core.train.dataset import intensity_label_raw  # noqa: E402
 from emoflame.core.train.facegood import FPS, HELD_OUT, load_take  # noqa: E402
 
@@ -93,11 +95,16 @@ def phonetic_weights(wav: Path, n: int) -> np.ndarray:
     return w
 
 
-def ablation_engine(base: LearnedEngine, mode: str) -> LearnedEngine:
+def ablation_engine(mode: str) -> LearnedEngine:
     folder = REPO / "core" / "train" / "ablations"
     a, ac = load_checkpoint(folder / f"emotion_adapter_{mode}.pt", EmotionAdapter, AdapterConfig)
     t, tc = load_checkpoint(folder / f"expression_transformer_{mode}.pt", ExpressionTransformer, TransformerConfig)
-    return LearnedEngine(base.predictor, base.p_meta, a, ac["meta"], t, tc["meta"])
+    return LearnedEngine(a, ac, t, tc)
+
+
+def generate(engine: LearnedEngine, speech, emotion: str, curve: np.ndarray) -> np.ndarray:
+    """(T, 52) weights of ``engine`` for ``emotion`` at the intensity ``curve`` (T,)."""
+    return engine.generate(speech, read_emotion(emotion, free_text=True), curve).weights
 
 
 def measured_intensity(avatar, gen, neutral_gen, emotion) -> np.ndarray:
@@ -111,23 +118,22 @@ def controllability(engines, avatar, recordings, n_curves, seed=0):
     """Tables 3 and 4: {method: [(rmse, r), ...]} over emotions × recordings × curves."""
     rng = np.random.default_rng(seed)
     rows: dict[str, list] = {k: [] for k in ("renorm", "interp", "concat", "scale", "constant")}
-    for name, samples in recordings:
-        neutral = {k: e.generate(samples, FPS, "neutral", np.zeros(e._frames(samples, FPS), np.float32))[0]
-                   for k, e in engines.items()}
+    for name, speech in recordings:
+        neutral = {k: generate(e, speech, "neutral", np.zeros(speech.num_frames, np.float32)) for k, e in engines.items()}
         n = len(neutral["renorm"])
         for emotion in MEAD_EMOTIONS[1:]:
-            full = engines["renorm"].generate(samples, FPS, emotion, np.ones(n, np.float32))[0]
+            full = generate(engines["renorm"], speech, emotion, np.ones(n, np.float32))
             curves = [np.linspace(0, 1, n, dtype=np.float32)] + list(random_intensity_curves(rng, n_curves - 1, n))
             for curve in curves:
                 for k in ("renorm", "concat", "scale"):
                     if k in engines:
-                        gen = engines[k].generate(samples, FPS, emotion, curve)[0]
+                        gen = generate(engines[k], speech, emotion, curve)
                         got = measured_intensity(avatar, gen, neutral[k], emotion)
                         rows[k].append((float(np.sqrt(np.mean((got - curve) ** 2))), pearson(got, curve)))
                 interp = (1 - curve[:, None]) * neutral["renorm"] + curve[:, None] * full
                 got = measured_intensity(avatar, interp, neutral["renorm"], emotion)
                 rows["interp"].append((float(np.sqrt(np.mean((got - curve) ** 2))), pearson(got, curve)))
-                const = engines["renorm"].generate(samples, FPS, emotion, np.full(n, curve.mean(), np.float32))[0]
+                const = generate(engines["renorm"], speech, emotion, np.full(n, curve.mean(), np.float32))
                 got = measured_intensity(avatar, const, neutral["renorm"], emotion)
                 rows["constant"].append((float(np.sqrt(np.mean((got - curve) ** 2))), pearson(got, curve)))
         print(f"  controllability done on {name}", file=sys.stderr)
@@ -163,7 +169,7 @@ def paint(avatar, weights) -> np.ndarray:
     return img
 
 
-def mediapipe_readback(engine, avatar, samples, task: Path, levels=(0.0, 0.33, 0.67, 1.0), frames=(20, 50, 80)):
+def mediapipe_readback(engine, avatar, speech, task: Path, levels=(0.0, 0.33, 0.67, 1.0), frames=(20, 50, 80)):
     """{emotion: [mean MediaPipe score of its characteristic channels at each level]}."""
     import mediapipe as mp
 
@@ -173,13 +179,13 @@ def mediapipe_readback(engine, avatar, samples, task: Path, levels=(0.0, 0.33, 0
                                                  output_face_blendshapes=True, num_faces=1)
     out, misses = {}, 0
     with mp.tasks.vision.FaceLandmarker.create_from_options(opts) as landmarker:
-        n = engine._frames(samples, FPS)
+        n = speech.num_frames
         for emotion in MEAD_EMOTIONS[1:]:
             d = emotion_direction(emotion)
             wanted = {ARKIT_CHANNELS[k] for k in np.flatnonzero(d >= 0.5)}
             scores = []
             for level in levels:
-                w = engine.generate(samples, FPS, emotion, np.full(n, level, np.float32))[0]
+                w = generate(engine, speech, emotion, np.full(n, level, np.float32))
                 vals = []
                 for f in frames:
                     res = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=paint(avatar, w[f])))
@@ -203,13 +209,15 @@ def main(argv=None):
 
     avatar = emoflame.default_avatar()
     engine = LearnedEngine.load()
+    predictor = load_learned_intensity()
     take = load_take(args.data / "facegood", HELD_OUT)
+    held = analyse_speech(take.samples, FPS, phones=False)
     truth = take.weights * take.valid
     n = len(truth)
 
     t0 = time.time()
-    intensity = engine.predict_intensity(take.samples, FPS, seed=0)
-    t_gen = engine.generate(take.samples, FPS, "neutral", np.zeros(len(intensity), np.float32))[0]
+    intensity = predictor.predict(held, seed=0)
+    t_gen = generate(engine, held, "neutral", np.zeros(len(intensity), np.float32))
     rtf = (time.time() - t0) / (len(take.samples) / 16000)
     m = min(n, len(t_gen))
     print(f"## Lip sync on held-out take {HELD_OUT} ({m / FPS:.0f} s, Mandarin, 30 fps, default avatar)\n")
@@ -220,8 +228,8 @@ def main(argv=None):
         r, lve = lip_metrics(avatar, w * take.valid, truth[:m])
         print(f"| {label} | {r:.3f} | {lve:.2f} |")
 
-    label = np.clip(intensity_label_raw(truth) / engine.p_meta["label_scale"], 0, 1)
-    draws = np.mean([engine.predict_intensity(take.samples, FPS, seed=s) for s in range(3)], axis=0)
+    label = np.clip(intensity_label_raw(truth) / predictor.ckpt["meta"]["label_scale"], 0, 1)
+    draws = np.mean([predictor.predict(held, seed=s) for s in range(3)], axis=0)
     loud = prosody(take.samples, FPS).loudness[:n]
     from scipy.ndimage import uniform_filter1d
 
@@ -232,14 +240,14 @@ def main(argv=None):
         print(f"| {name} | {pearson(pred, label[:len(pred)]):.3f} | {np.sqrt(np.mean((pred - label[:len(pred)]) ** 2)):.3f} |")
     print(f"| smoothed loudness (baseline, r only) | {pearson(loud_s, label[:len(loud_s)]):.3f} | – |")
 
-    recordings = [(HELD_OUT, take.samples)]
+    recordings = [(HELD_OUT, held)]
     english = [args.data / "speech" / "arctic_a0007.wav"] + sorted((args.data / "speech").glob("asterisk-*.wav"))
     for path in english[: args.english]:
-        recordings.append((path.name, load_audio(path)[0]))
+        recordings.append((path.name, analyse_speech(load_audio(path)[0], FPS, phones=False)))
     engines = {"renorm": engine}
     for mode in ("concat", "scale"):
         try:
-            engines[mode] = ablation_engine(engine, mode)
+            engines[mode] = ablation_engine(mode)
         except Exception as exc:  # noqa: BLE001 — a missing ablation is reported, the rest still runs
             print(f"(baseline {mode} unavailable: {exc})", file=sys.stderr)
     rows = controllability(engines, avatar, recordings, args.curves)
@@ -256,7 +264,7 @@ def main(argv=None):
     for k, label_ in (("constant", "constant (the curve's mean)"), ("renorm", "frame-wise")):
         a = np.array(rows[k])
         print(f"| {label_} | {np.nanmean(a[:, 0]):.3f} | {np.nanmean(a[:, 1]):.3f} |")
-    readback, misses = mediapipe_readback(engine, avatar, recordings[1][1] if len(recordings) > 1 else take.samples,
+    readback, misses = mediapipe_readback(engine, avatar, recordings[1][1] if len(recordings) > 1 else held,
                                           args.data / "models" / "face_landmarker.task")
     print("\n## MediaPipe read-back of painted frames (mean score of the emotion's characteristic channels; "
           f"3 frames of {recordings[1][0] if len(recordings) > 1 else HELD_OUT}, {misses} frames without a face)\n")

@@ -1,1 +1,1 @@
-"""Core: torch and numpy only; never imports bpy (see DESIGN.md)."""
+"""Core: torch and numpy only; never imports bpy, the add-on or the CLI (docs/architecture.md)."""

@@ -18,8 +18,10 @@ class AnimationClip:
     Attributes:
         fps: frames per second of every per-frame array.
         intensity: (T,) float32 in [0, 1], the frame-wise emotion intensity.
-        emotion_latent: (T, D) float32, the re-normalised emotion feature per frame (Xu et al.,
-            Sec. 3.3); D is 0 for engines without a latent.
+        emotion_latent: (T, D) float32, the learned engine's emotion latent per frame: the emotion
+            adapter's feature re-normalised to the intensity's norm (Xu et al., Sec. 3.3), D = 896.
+            D is 0 for engines without a latent: the phonetic engine's emotion is a FACS
+            direction on the channels themselves (``core.emotion.facs``), not a latent.
         weights: (T, K) float32 expression weights, mostly in [0, 1], one column per channel.
         channels: (K,) channel names (ARKit names, see ``core.channels``), the columns of
             ``weights``.
@@ -73,6 +75,12 @@ class AnimationClip:
     def duration(self) -> float:
         """Length in seconds."""
         return self.num_frames / self.fps
+
+    def scene_frames(self, frame_start: int = 1) -> np.ndarray:
+        """(T,) int64 Blender frame of each clip frame when the recording starts on scene frame
+        ``frame_start``: frame i, at ``audio_offset + i / fps`` seconds into the audio, lands on
+        ``frame_start + round(audio_offset × fps) + i``."""
+        return frame_start + round(self.audio_offset * self.fps) + np.arange(self.num_frames, dtype=np.int64)
 
     def channel(self, name: str) -> np.ndarray:
         """(T,) weights of one channel; KeyError names the channels there are."""

@@ -66,7 +66,7 @@ def scene(ext):
 
     bpy.ops.wm.read_homefile(use_empty=True)
     yield bpy.context.scene
-    for session in list(ext("addon.operators")._ACTIVE):  # a failed test must not block the next
+    for session in list(ext("addon.generate").ACTIVE):  # a failed test must not block the next
         session.cancel()
 
 
@@ -154,7 +154,8 @@ sys.meta_path.insert(0, NoTorch())
 import bpy, numpy as np
 bpy.context.preferences.extensions.repos.new(name="t", module="t", custom_directory={str(tmp_path)!r}, source="USER")
 bpy.ops.extensions.package_install_files(filepath={str(extension_zip)!r}, repo="t", enable_on_install=True)
-from bl_ext.t.emoflame.addon import rigs, worker
+from bl_ext.t.emoflame.addon import rigs
+from bl_ext.t.emoflame.core import worker
 from bl_ext.t.emoflame.core.clip import AnimationClip
 from bl_ext.t.emoflame.core.channels import ARKIT_CHANNELS
 bpy.ops.wm.read_homefile(use_empty=True)
@@ -424,8 +425,8 @@ def speech(shared_data) -> Path:
 
 def _stub_core(ext, monkeypatch, run):
     """Generate with ``run`` standing in for core.pipeline.animate (a real ThreadJob around it)."""
-    worker, operators = ext("addon.worker"), ext("addon.operators")
-    monkeypatch.setattr(operators, "start_job", lambda request, *a: worker.ThreadJob(request, run=run))
+    worker, generate = ext("core.worker"), ext("addon.generate")
+    monkeypatch.setattr(generate, "start_job", lambda request, *a: worker.ThreadJob(request, run=run))
 
 
 def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, speech, monkeypatch):
@@ -444,11 +445,11 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
         return _clip(ext, frames=100, jawOpen=1.0)
 
     _stub_core(ext, monkeypatch, run)
-    operators = ext("addon.operators")
+    generate = ext("addon.generate")
     op = type("Op", (), {"properties": type("P", (), {"is_property_set": staticmethod(lambda name: False)})(),
                          "target": "", "transcript": ""})()
     actions_before = len(bpy.data.actions)
-    session = operators.GenerateSession.start(bpy.context, operators.gather_settings(op, scene))
+    session = generate.GenerateSession.start(bpy.context, generate.gather_options(op, scene))
     assert not bpy.ops.emoflame.generate.poll()  # one Generate at a time
     while not session.poll().done:
         assert len(bpy.data.actions) == actions_before and not scene.sequence_editor.strips_all
@@ -460,7 +461,30 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
     (strip,) = scene.sequence_editor.strips_all
     assert strip.type == "SOUND" and strip.frame_start == 1
     assert scene.frame_end >= 100 and bpy.ops.emoflame.generate.poll()
-    assert "UNDO" in operators.EMOFLAME_OT_generate.bl_options
+    assert "UNDO" in ext("addon.operators").EMOFLAME_OT_generate.bl_options
+
+
+def test_switching_the_device_preference_reaches_the_next_generate(ext, scene, speech, monkeypatch):
+    import bpy
+
+    bpy.ops.emoflame.add_avatar()
+    scene.emoflame.audio_path = str(speech)
+    seen = []
+
+    def run(**kwargs):
+        seen.append(kwargs["settings"])
+        return _clip(ext, frames=100)
+
+    _stub_core(ext, monkeypatch, run)
+    prefs = ext("addon.preferences").get_preferences(bpy.context)
+    try:
+        for device in ("cpu", "cuda", "auto"):
+            prefs.device = device
+            assert bpy.ops.emoflame.generate("EXEC_DEFAULT") == {"FINISHED"}
+    finally:
+        prefs.device = "auto"
+    assert [s.device for s in seen] == ["cpu", "cuda", "auto"]  # a typed Settings per run, no os.environ
+    assert "EMOFLAME_DEVICE" not in os.environ
 
 
 def test_generate_exec_with_a_sound_strip_keys_from_the_strip_start(ext, scene, speech, monkeypatch):
@@ -480,21 +504,21 @@ def test_generate_exec_with_a_sound_strip_keys_from_the_strip_start(ext, scene, 
 
 
 def test_keyed_intensity_is_sampled_on_every_frame_of_the_audio(ext, scene, speech):
-    operators = ext("addon.operators")
+    generate = ext("addon.generate")
     scene.render.fps = 25
     scene.emoflame.intensity = 0.0
     scene.keyframe_insert('emoflame.intensity', frame=1)
     scene.emoflame.intensity = 1.0
     scene.keyframe_insert('emoflame.intensity', frame=51)
-    curve = operators._resolve_intensity(scene, "keyed", str(speech), 25.0, 1)
+    curve = generate.resolve_intensity(scene, "keyed", str(speech), 25.0, 1)
     assert len(curve) == 100  # arctic_a0007 is 4.0 s
     assert curve[0] == pytest.approx(0.0) and curve[25] == pytest.approx(0.5, abs=0.05) and curve[60] == pytest.approx(1.0)
     errors = ext("core.errors")
-    with pytest.raises(errors.IntensityError, match="outside"):
-        operators._resolve_intensity(scene, "1.5", str(speech), 25.0, 1)
+    with pytest.raises(errors.IntensityError, match=r"1.5; it must lie in \[0, 1\]"):
+        generate.resolve_intensity(scene, "1.5", str(speech), 25.0, 1)
     scene.animation_data_clear()
     with pytest.raises(errors.IntensityError, match="no keyframes"):
-        operators._resolve_intensity(scene, "keyed", str(speech), 25.0, 1)
+        generate.resolve_intensity(scene, "keyed", str(speech), 25.0, 1)
 
 
 def test_bad_settings_are_reported_in_one_line_and_change_nothing(ext, scene, monkeypatch):
@@ -507,7 +531,7 @@ def test_bad_settings_are_reported_in_one_line_and_change_nothing(ext, scene, mo
     for options, message in (({"audio": "/no/such.wav"}, "does not exist: pick a wav"),
                              ({"strip": "missing"}, "no sound strip named 'missing'"),
                              ({}, "no audio chosen"),
-                             ({"audio": __file__, "intensity": "2"}, "outside \\[0, 1\\]")):
+                             ({"audio": __file__, "intensity": "2"}, "is 2; it must lie in \\[0, 1\\]")):
         with pytest.raises(RuntimeError, match=message):
             bpy.ops.emoflame.generate("EXEC_DEFAULT", **options)
     with pytest.raises(RuntimeError, match="no object named 'Nope'"):
@@ -519,7 +543,7 @@ def test_bad_settings_are_reported_in_one_line_and_change_nothing(ext, scene, mo
 
 
 def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
-    worker = ext("addon.worker")
+    worker = ext("core.worker")
 
     def slow(**kwargs):
         while True:  # stands in for a core that never ends
@@ -603,7 +627,7 @@ def test_generate_on_real_speech_gives_the_same_take_in_blender_and_in_a_worker(
 
 
 def test_worker_process_reports_a_user_error_in_one_line_and_cancels(ext, speech, tmp_path):
-    worker = ext("addon.worker")
+    worker = ext("core.worker")
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     job = worker.start_job(worker.Request(audio=str(empty)), "WORKER", sys.executable)
@@ -690,7 +714,7 @@ def test_modal_generate_polls_on_timer_and_escape_cancels(ext, scene, speech, mo
 
     bpy.ops.emoflame.add_avatar()
     scene.emoflame.audio_path = str(speech)
-    operators = ext("addon.operators")
+    operators, generate = ext("addon.operators"), ext("addon.generate")
     release = __import__("threading").Event()
 
     def run(**kwargs):
@@ -708,7 +732,7 @@ def test_modal_generate_polls_on_timer_and_escape_cancels(ext, scene, speech, mo
         for method in ("_show", "_end", "_finish", "modal"):
             setattr(fake, method, functools.partial(getattr(cls, method), fake))
         # What invoke does before modal_handler_add (which takes only a real operator).
-        fake._session = operators.GenerateSession.start(bpy.context, operators.gather_settings(fake, scene))
+        fake._session = generate.GenerateSession.start(bpy.context, generate.gather_options(fake, scene))
         fake._timer = bpy.context.window_manager.event_timer_add(0.25, window=bpy.context.window)
         return fake
 
@@ -722,7 +746,7 @@ def test_modal_generate_polls_on_timer_and_escape_cancels(ext, scene, speech, mo
     assert op.modal(bpy.context, event("MOUSEMOVE")) == {"PASS_THROUGH"}
     assert op.modal(bpy.context, event("ESC", "PRESS")) == {"CANCELLED"}
     assert reports[-1] == ("WARNING", "emoflame: cancelled, nothing was written")
-    assert not [a for a in bpy.data.actions if a.get("emoflame_take")] and not operators._ACTIVE
+    assert not [a for a in bpy.data.actions if a.get("emoflame_take")] and not generate.ACTIVE
     assert bpy.context.window_manager.emoflame_status == ""
 
     # Timer events until the clip is ready, then one FINISHED (one undo step) with the take.
@@ -758,7 +782,9 @@ def test_a_recording_reached_through_a_link_reuses_its_sound_strip(ext, scene, s
     link = tmp_path / "line.wav"
     link.symlink_to(speech)
     strip = ext("addon.sound").add_sound_strip(scene, link, frame_start=12)
-    path, start, reused = ext("addon.operators")._resolve_audio(scene, {"strip": "", "audio": str(link)})
+    generate = ext("addon.generate")
+    options = generate.GenerateOptions("", str(link), "", "neutral", "audio", "DEFAULT", 0, "")
+    path, start, reused = generate.resolve_audio(scene, options)
     assert (start, reused) == (12, strip.name) and path == str(link)
 
 

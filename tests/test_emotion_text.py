@@ -20,10 +20,10 @@ def test_packaged_minilm_places_free_text_near_its_emotion():
     assert list(nearest) == list(queries.values())
 
 
-def test_clip_without_checkpoint_names_the_variable(monkeypatch, tmp_path):
-    monkeypatch.setenv("EMOFLAME_CLIP", str(tmp_path / "missing.bin"))
-    with pytest.raises(ModelFileError, match="EMOFLAME_CLIP"):
-        ClipTextEncoder()
+def test_clip_without_checkpoint_names_the_setting(tmp_path):
+    for missing in ("", str(tmp_path / "missing.bin")):
+        with pytest.raises(ModelFileError, match="EMOFLAME_CLIP.*CLIP Weights preference"):
+            ClipTextEncoder(missing)
 
 
 def test_clip_loads_a_local_checkpoint(tmp_path):

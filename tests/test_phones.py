@@ -7,8 +7,8 @@ import pytest
 from emoflame.core.audio.closures import confirm_bilabials
 from emoflame.core.audio.features import num_frames, prosody
 from emoflame.core.audio.load import load_audio
-from emoflame.core.audio.phones import (CMU_PHONES, Phone, align_phones, phone_error_rate, recognise_phones,
-                                        speech_phones)
+from emoflame.core.audio.phones import CMU_PHONES, Phone, align_phones, phone_error_rate, recognise_phones
+from emoflame.core.audio.speech import speech_phones
 from emoflame.core.audio.transcript import guess_pronunciation, read_transcript, words_of
 from emoflame.core.errors import TranscriptError
 from emoflame.core.emotion.facs import MEAD_EMOTIONS, emotion_direction

@@ -34,7 +34,7 @@ def test_the_clip_contract(happy, wav, tmp_path):
     assert happy.meta["phones"] == "aligned to transcript" and happy.meta["engine"] == "phonetic"
     assert 0 <= happy.weights.min() and happy.weights.max() <= 1
     assert 0 <= happy.intensity.min() and happy.intensity.max() <= 1 and happy.intensity.std() > 0.05
-    assert happy.emotion_latent.shape == (100, 52)
+    assert happy.emotion_latent.shape == (100, 0)  # the phonetic engine's emotion is FACS, not a latent
     loaded = AnimationClip.load(happy.save(tmp_path / "clip.npz"))
     assert np.array_equal(loaded.weights, happy.weights)
 

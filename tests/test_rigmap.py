@@ -9,7 +9,6 @@ import torch
 from emoflame.core.channels import ARKIT_CHANNELS, CHANNEL_INDEX
 from emoflame.core.errors import RigError
 from emoflame.core.flame import rigmap as rigmap_module
-from emoflame.core.flame.loading import load_landmark_embedding
 from emoflame.core.flame.model import load_flame_model
 from emoflame.core.flame.rigmap import (
     RigMap, rigmap_by_least_squares, rigmap_for_avatar, rigmap_for_flame, rigmap_for_shape_keys,

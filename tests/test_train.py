@@ -7,7 +7,8 @@ import torch
 
 from emoflame.core.intensity.predictor import IntensityPredictor, PredictorConfig
 from emoflame.core.train import expression, intensity
-from emoflame.core.train.common import TrainConfig, load_checkpoint, training_takes
+from emoflame.core.checkpoints import load_checkpoint
+from emoflame.core.train.common import TrainConfig, training_takes
 
 
 def _config(tmp_path, name, model, steps, extra=""):

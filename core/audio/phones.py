@@ -265,19 +265,3 @@ def phone_error_rate(reference: list[Phone], hypothesis: list[Phone]) -> float:
         for j, h in enumerate(hyp, 1):
             distance[j] = min(previous[j] + 1, distance[j - 1] + 1, previous[j - 1] + (r != h))
     return float(distance[-1]) / len(ref)
-
-
-def speech_phones(samples: np.ndarray, transcript: str | None = None, progress: bool = False) -> list[Phone]:
-    """Phones of a recording: aligned to ``transcript`` when one is given, else recognised.
-
-    Recognised bilabials that the signal does not confirm are re-labelled
-    (:func:`.closures.confirm_bilabials`); aligned ones are trusted.
-
-    Raises:
-        TranscriptError: see :func:`align_phones`.
-    """
-    if transcript is not None:
-        return align_phones(samples, transcript)
-    from .closures import confirm_bilabials
-
-    return confirm_bilabials(samples, recognise_phones(samples, progress))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..channels import CHANNEL_INDEX
-from .vocabulary import MEAD_EMOTIONS, canonical_emotion
+from ..errors import EmotionError
+from .vocabulary import MEAD_EMOTIONS
 
 __all__ = ["MEAD_EMOTIONS", "AU_CHANNELS", "EMOTION_AUS", "emotion_direction"]
 
@@ -61,16 +62,19 @@ def emotion_direction(emotion: str) -> np.ndarray:
     """The FACS expression of an emotion at full intensity.
 
     Args:
-        emotion: one of :data:`MEAD_EMOTIONS` or a synonym (:func:`canonical_emotion`).
+        emotion: one of :data:`MEAD_EMOTIONS` (a word read by ``vocabulary.read_emotion``).
 
     Returns:
         (52,) float32 over ``ARKIT_CHANNELS``; zeros for neutral.
 
     Raises:
-        EmotionError: unknown emotion; the message lists the choices.
+        EmotionError: not one of the 8; the message lists the choices.
     """
+    if emotion not in EMOTION_AUS:
+        raise EmotionError(f"unknown emotion {emotion!r}; choose one of {', '.join(MEAD_EMOTIONS)} "
+                           "(read other words with core.emotion.vocabulary.read_emotion first)")
     direction = np.zeros(len(CHANNEL_INDEX), np.float32)
-    for au, grade in EMOTION_AUS[canonical_emotion(emotion)].items():
+    for au, grade in EMOTION_AUS[emotion].items():
         for channel in AU_CHANNELS[au]:
             direction[CHANNEL_INDEX[channel]] = GRADE[grade]
     return direction

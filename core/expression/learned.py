@@ -1,151 +1,125 @@
-"""LearnedEngine: the trained P, M and T of Xu et al. behind one small API.
+"""The learned engine: the emotion adapter M and the audio-to-expression transformer T of Xu et al.
 
-Loads the committed checkpoints in ``flame_assets/`` (``intensity_predictor.pt``,
-``emotion_adapter.pt``, ``expression_transformer.pt``; see their ``*_CARD.md``) with
-``weights_only=True``. The models were trained at 30 fps: they run on a 30 fps grid and their
-outputs are resampled to the clip's frame rate.
+Loads the committed checkpoints ``flame_assets/emotion_adapter.pt`` and
+``flame_assets/expression_transformer.pt`` (see their ``*_CARD.md``) with ``weights_only=True``.
+The models run at the frame rate their checkpoint records; the intensity comes in on the clip's
+frame grid and the weights go back out on it.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio.features import num_frames
-from ..audio.hubert import audio_features
-from ..audio.load import SAMPLE_RATE
+from ..audio.features import to_frame_grid
+from ..audio.frontends import checkpoint_features
 from ..channels import ARKIT_CHANNELS
+from ..checkpoints import load_checkpoint
 from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition
 from ..emotion.text import text_encoder
-from ..emotion.vocabulary import canonical_emotion
-from ..errors import EmotionError, IntensityError
-from ..intensity.predictor import IntensityPredictor, PredictorConfig
-from ..train.common import load_checkpoint
+from ..errors import IntensityError
+from .engine import Expression
+from .eyes import EYE_CHANNELS
 from .transformer import ExpressionTransformer, TransformerConfig
 
 ASSETS = Path(__file__).resolve().parents[2] / "flame_assets"
-MODEL_FPS = 30.0
 CHUNK = 600
-"""Frames (20 s) per transformer pass; longer recordings go in overlapping chunks."""
+"""Model frames per transformer pass (20 s at 30 fps); longer recordings go in overlapping chunks."""
 OVERLAP = 30
 
 
-def _resample(x: np.ndarray, src_fps: float, dst_fps: float, n: int) -> np.ndarray:
-    """(M, ...) frames at ``src_fps`` → (n, ...) frames at ``dst_fps`` (frame i at i / fps s; linear)."""
-    if src_fps == dst_fps and len(x) == n:
-        return x
-    src = np.arange(len(x)) / src_fps
-    dst = np.arange(n) / dst_fps
-    flat = x.reshape(len(x), -1)
-    out = np.stack([np.interp(dst, src, c) for c in flat.T], axis=1)
-    return out.reshape((n,) + x.shape[1:]).astype(np.float32)
-
-
 class LearnedEngine:
-    """Speech → intensity (P), emotion latent (M), expression weights (T).
+    """Speech + emotion + intensity → expression weights (M then T, Xu et al. Sec. 3.3–3.4).
 
-    Build with :meth:`load`. All per-frame outputs are on the frame grid of ``fps``:
-    T = ``ceil(duration × fps)`` frames, frame i at i / fps seconds.
+    Build with :func:`load_learned_engine` (or :meth:`load`). Reads free-text emotions: the 8 MEAD
+    emotions and their synonyms use the embeddings stored in M's checkpoint, other text goes
+    through the text encoder M was trained with.
+
+    Args:
+        adapter, a_ckpt: M in eval mode and its checkpoint dict.
+        transformer, t_ckpt: T in eval mode and its checkpoint dict.
+        device: ``'cpu'`` or ``'cuda'``.
+        hubert_dir: the local HuBERT folder, for checkpoints trained on HuBERT features.
+        clip_checkpoint, clip_arch: the CLIP text encoder's local weights, for an M trained on CLIP.
     """
 
-    def __init__(self, predictor, p_meta, adapter, a_meta, transformer, t_meta, device="cpu"):
+    name = "learned"
+    needs_phones = False
+    free_text = True
+
+    def __init__(self, adapter, a_ckpt, transformer, t_ckpt, device="cpu", hubert_dir="", clip_checkpoint="",
+                 clip_arch="ViT-B-32"):
         self.device = torch.device(device)
-        self.predictor, self.p_meta = predictor, p_meta
-        self.adapter, self.a_meta = adapter, a_meta
-        self.transformer, self.t_meta = transformer, t_meta
-        self.front_end = t_meta["front_end"]
-        self._emb = {e: np.asarray(v, np.float32) for e, v in zip(a_meta["emotions"], a_meta["emotion_text_embeddings"])}
+        self.adapter, self.a_ckpt = adapter, a_ckpt
+        self.transformer, self.t_ckpt = transformer, t_ckpt
+        self.hubert_dir, self.clip = hubert_dir, (clip_checkpoint, clip_arch)
+        meta = a_ckpt["meta"]
+        self._emb = {e: np.asarray(v, np.float32) for e, v in zip(meta["emotions"], meta["emotion_text_embeddings"])}
 
     @classmethod
-    def load(cls, device: str = "cpu", folder: str | Path = ASSETS) -> "LearnedEngine":
-        """Load the three checkpoints from ``folder`` (default: the package's ``flame_assets``).
+    def load(cls, device: str = "cpu", folder: str | Path = ASSETS, **options) -> "LearnedEngine":
+        """Load M and T from ``folder`` (default: the package's ``flame_assets``); ``options`` are the
+        constructor's ``hubert_dir``, ``clip_checkpoint`` and ``clip_arch``.
 
         Raises:
             ModelFileError: a checkpoint is missing or malformed (the message names the file).
         """
         folder = Path(folder)
-        p, pc = load_checkpoint(folder / "intensity_predictor.pt", IntensityPredictor, PredictorConfig, device)
         a, ac = load_checkpoint(folder / "emotion_adapter.pt", EmotionAdapter, AdapterConfig, device)
         t, tc = load_checkpoint(folder / "expression_transformer.pt", ExpressionTransformer, TransformerConfig, device)
-        return cls(p, pc["meta"], a, ac["meta"], t, tc["meta"], device)
+        return cls(a, ac, t, tc, device, **options)
 
-    def _features(self, samples: np.ndarray, meta: dict) -> torch.Tensor:
-        x = audio_features(np.asarray(samples, np.float32), MODEL_FPS, meta["front_end"])
-        x = (x - np.asarray(meta["feature_mean"], np.float32)) / np.asarray(meta["feature_std"], np.float32)
-        return torch.from_numpy(x)[None].to(self.device)
-
-    def predict_intensity(self, samples: np.ndarray, fps: float, seed: int = 0, temperature: float = 0.667) -> np.ndarray:
-        """Frame-wise emotion intensity from the speaking tone (P, Xu et al. Sec. 3.2).
-
-        Args:
-            samples: (N,) float32 mono at 16 kHz.
-            fps: frame rate of the result (Hz).
-            seed: seeds the prior sample (same seed, same curve).
-            temperature: scale of the prior's noise; 0 gives the most likely curve.
-
-        Returns:
-            (T,) float32 in [0, 1].
-        """
-        x = self._features(samples, self.p_meta)
-        gen = torch.Generator(self.device).manual_seed(int(seed))
-        curve = self.predictor.sample(x, temperature=float(temperature), generator=gen)[0].cpu().numpy()
-        return np.clip(_resample(curve, MODEL_FPS, fps, self._frames(samples, fps)), 0.0, 1.0)
-
-    def text_embedding(self, emotion: str) -> tuple[str, np.ndarray]:
-        """The emotion's canonical name (or the free text) and its text embedding.
-
-        The 8 MEAD emotions and their synonyms use the embeddings stored in the checkpoint (no
-        text model needed); other text goes through the text encoder M was trained with.
+    def text_embedding(self, emotion) -> np.ndarray:
+        """(E,) float32 unit text embedding of an ``Emotion``: stored for the 8 and their synonyms,
+        encoded for free text.
 
         Raises:
-            EmotionError: empty text.
             ModelFileError: free text and the text encoder's weights are missing.
         """
-        text = " ".join(str(emotion).split())
-        if not text:
-            raise EmotionError("the emotion is empty; give a word such as 'happy' or a phrase such as 'quietly furious'")
-        try:
-            name = canonical_emotion(text)
-            return name, self._emb[name]
-        except EmotionError:
-            return text, text_encoder(self.a_meta["text_encoder"]).encode([text])[0]
+        if emotion.name is not None:
+            return self._emb[emotion.name]
+        return text_encoder(self.a_ckpt["meta"]["text_encoder"], *self.clip).encode([emotion.text])[0]
 
-    def generate(self, samples: np.ndarray, fps: float, emotion: str, intensity: np.ndarray,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Lip-synced emotional expression (M then T, Xu et al. Sec. 3.3–3.4).
+    def generate(self, speech, emotion, intensity: np.ndarray, seed: int = 0) -> Expression:
+        """Lip-synced emotional expression.
 
         Args:
-            samples: (N,) float32 mono at 16 kHz.
-            fps: frame rate (Hz).
-            emotion: a MEAD emotion, a synonym, or free text ("quietly furious").
-            intensity: (T,) in [0, 1] on the ``fps`` grid (e.g. :meth:`predict_intensity`).
+            speech: ``core.audio.speech.Speech`` (T frames at ``speech.fps``).
+            emotion: ``core.emotion.vocabulary.Emotion`` (one of the 8, a synonym or free text).
+            intensity: (T,) in [0, 1], the frame-wise intensity.
             seed: seeds M's normal sample z.
 
         Returns:
-            ``(weights (T, 52) over ARKIT_CHANNELS in [0, 1], emotion_latent (T, 896))``; the
-            latent is all zeros for neutral.
+            :class:`Expression`: weights (T, 52) in [0, 1] with the eye channels at 0 (T learned
+            none: the capture's eye channels are empty), and the re-normalised emotion latent
+            (T, 896), all zeros for neutral.
 
         Raises:
             IntensityError: ``intensity`` has the wrong length or leaves [0, 1].
+            ModelFileError: free text without the text encoder's weights; HuBERT weights missing.
         """
-        n = self._frames(samples, fps)
+        n = speech.num_frames
         intensity = np.asarray(intensity, np.float32).reshape(-1)
         if len(intensity) != n or not np.all((intensity >= 0) & (intensity <= 1)):
-            raise IntensityError(f"intensity must be {n} values in [0, 1] (one per frame at {fps} fps), "
+            raise IntensityError(f"intensity must be {n} values in [0, 1] (one per frame at {speech.fps:g} fps), "
                                  f"got {len(intensity)} in [{intensity.min():.3g}, {intensity.max():.3g}]")
-        x = self._features(samples, self.t_meta)
+        x, model_fps = checkpoint_features(speech, self.t_ckpt, self.hubert_dir)
+        x = torch.from_numpy(x)[None].to(self.device)
         m = x.shape[1]
-        curve = torch.from_numpy(_resample(intensity, fps, MODEL_FPS, m))[None].to(self.device)
-        name, emb = self.text_embedding(emotion)
+        curve = torch.from_numpy(to_frame_grid(intensity, m, model_fps, 1.0 / speech.fps))[None].to(self.device)
+        emb = self.text_embedding(emotion)
         with torch.no_grad():
             z = torch.randn(1, self.adapter.cfg.z_dim, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
             feature = self.adapter(z, torch.from_numpy(emb)[None].to(self.device))
-            neutral = torch.tensor([name == "neutral"], device=self.device)
+            neutral = torch.tensor([emotion.name == "neutral"], device=self.device)
             latent = emotion_condition(self.transformer.cfg.intensity_mode, feature, curve, neutral)  # (1, M, 896)
             weights = self._run_transformer(x, latent)
-        return _resample(weights, MODEL_FPS, fps, n), _resample(latent[0].cpu().numpy(), MODEL_FPS, fps, n)
+        weights = to_frame_grid(weights, n, speech.fps, 1.0 / model_fps)
+        weights[:, EYE_CHANNELS] = 0.0
+        return Expression(weights, to_frame_grid(latent[0].cpu().numpy(), n, speech.fps, 1.0 / model_fps))
 
     def _run_transformer(self, x: torch.Tensor, latent: torch.Tensor) -> np.ndarray:
         """T over overlapping chunks, cross-faded, so memory stays flat on long recordings."""
@@ -168,6 +142,19 @@ class LearnedEngine:
             start = stop - OVERLAP
         return out / np.maximum(weight, 1e-6)
 
-    @staticmethod
-    def _frames(samples: np.ndarray, fps: float) -> int:
-        return num_frames(len(samples) / SAMPLE_RATE, fps)
+
+def load_learned_engine(device: str = "cpu", hubert_dir: str = "", clip_checkpoint: str = "",
+                        clip_arch: str = "ViT-B-32", folder: str | Path = ASSETS) -> LearnedEngine:
+    """:meth:`LearnedEngine.load`, once per distinct set of arguments (a changed device or weight
+    folder loads anew).
+
+    Raises:
+        ModelFileError: a checkpoint is missing or malformed.
+    """
+    return _cached_engine(device, hubert_dir, clip_checkpoint, clip_arch, str(folder))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_engine(device: str, hubert_dir: str, clip_checkpoint: str, clip_arch: str, folder: str) -> LearnedEngine:
+    return LearnedEngine.load(device, folder, hubert_dir=hubert_dir, clip_checkpoint=clip_checkpoint,
+                              clip_arch=clip_arch)

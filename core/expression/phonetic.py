@@ -4,8 +4,8 @@ Needs no trained weights. Mouth shapes come from the phones' visemes blended by 
 functions (Cohen & Massaro, 1993: every phone's influence rises towards it and decays away from
 it, and each frame is the dominance-weighted mean of the targets), so neighbouring phones shape
 each other and nothing pops. Bilabials then get their closure for certain, the jaw follows the
-loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, the
-brows lift on pitch accents, and the eyes blink and move (:mod:`.eyes`).
+loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, and the
+brows lift on pitch accents. The eyes are the pipeline's layer (:mod:`.eyes`), as for every engine.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.ndimage
 
-from ..audio.features import Prosody, frame_times, prosody
-from ..audio.phones import Phone, speech_phones
+from ..audio.features import Prosody, frame_times
+from ..audio.phones import Phone
 from ..channels import CHANNEL_INDEX
 from ..emotion.facs import emotion_direction
+from ..errors import EmotionError
 from . import visemes as V
-from .eyes import PAUSE_S, eye_weights
+from .engine import Expression
 
 CLOSURE_RAMP_S = 0.05
 """Seconds over which the guaranteed lip closure fades in before and out after a bilabial."""
@@ -155,7 +156,7 @@ _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R"
 
 
 def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """Add the emotion, the eyes and the brows to the mouth so that they do not fight.
+    """Add the emotion and the prosodic brows to the mouth so that they do not fight.
 
     The visemes own the lips where they need them: at a bilabial closure the emotion's lip
     channels (jaw drop, lip raisers and depressors, stretch, press, chin raiser, nose wrinkler)
@@ -165,7 +166,7 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndar
     Args:
         mouth: the visemes' track.
         emotion: (T, 52) the emotion's channels (direction × intensity).
-        face: (T, 52) blinks and gaze (:func:`.eyes.eye_weights`) and brow raises.
+        face: (T, 52) brow raises (:func:`prosodic_brows`).
 
     Returns:
         (T, 52) float32 in [0, 1].
@@ -202,39 +203,35 @@ def prosodic_brows(tracks: Prosody, fps: float) -> np.ndarray:
     return out
 
 
-def pauses(phones: list[Phone], min_length: float = PAUSE_S) -> list[float]:
-    """Seconds at which silences of at least ``min_length`` begin after speech."""
-    return [p.start for i, p in enumerate(phones) if p.name == "SIL" and i > 0 and p.end - p.start >= min_length]
+class PhoneticEngine:
+    """The phonetic engine behind ``engine="phonetic"``: needs the phones, reads the 8 emotions
+    (and their synonyms), has no emotion latent."""
 
+    name = "phonetic"
+    needs_phones = True
+    free_text = False
 
-def generate(samples: np.ndarray, fps: float, emotion: str, intensity: np.ndarray, seed: int = 0,
-             transcript: str | None = None, tracks: Prosody | None = None,
-             phones: list[Phone] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Animate a recording with the phonetic engine.
+    def generate(self, speech, emotion, intensity: np.ndarray, seed: int = 0) -> Expression:
+        """Animate a recording: visemes, the emotion's FACS direction scaled by the intensity, and
+        brow raises on pitch accents.
 
-    Args:
-        samples: (N,) float32 mono at 16 kHz.
-        fps: frames per second.
-        emotion: a MEAD emotion or synonym.
-        intensity: (T,) in [0, 1], the frame-wise emotion intensity.
-        seed: seeds the eyes.
-        transcript: the words, to align to instead of recognising (see
-            :func:`core.audio.phones.speech_phones`).
-        tracks: the recording's prosody, if already computed.
-        phones: the recording's phones, if already found.
+        Args:
+            speech: ``core.audio.speech.Speech`` with its phones.
+            emotion: ``core.emotion.vocabulary.Emotion`` naming one of the 8 MEAD emotions.
+            intensity: (T,) in [0, 1], the frame-wise emotion intensity.
+            seed: unused (the engine is deterministic); the eye layer takes the seed.
 
-    Returns:
-        ``(weights, emotion_latent)``: (T, 52) float32 over ``ARKIT_CHANNELS``, and (T, 52) the
-        emotion's FACS expression per frame (direction × intensity).
+        Returns:
+            :class:`Expression`: weights (T, 52) float32 in [0, 1] over ``ARKIT_CHANNELS``, the
+            eye channels holding only the emotion's own (sad's drooping lids); latent (T, 0).
 
-    Raises:
-        EmotionError: unknown emotion.
-        TranscriptError: the transcript does not match the recording.
-    """
-    direction = emotion_direction(emotion)
-    tracks = tracks if tracks is not None else prosody(samples, fps)
-    phones = phones if phones is not None else speech_phones(samples, transcript)
-    mouth = mouth_track(phones, tracks.loudness, fps)
-    latent = (np.asarray(intensity, np.float32)[:, None] * direction[None, :]).astype(np.float32)
-    face = eye_weights(len(intensity), fps, pauses(phones), seed) + prosodic_brows(tracks, fps)
-    return combine(mouth, latent, face), latent
+        Raises:
+            EmotionError: free text, which this engine cannot read.
+        """
+        if emotion.name is None:
+            raise EmotionError(f"the phonetic engine reads the 8 emotions and their synonyms, not {emotion.text!r}; "
+                               "choose one of them, or use the learned engine for free text")
+        mouth = mouth_track(list(speech.phones), speech.prosody.loudness, speech.fps)
+        emotion_weights = np.asarray(intensity, np.float32)[:, None] * emotion_direction(emotion.name)[None, :]
+        weights = combine(mouth, emotion_weights, prosodic_brows(speech.prosody, speech.fps))
+        return Expression(weights, np.zeros((len(weights), 0), np.float32))

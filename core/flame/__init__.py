@@ -5,6 +5,11 @@ Names are imported on first use, so ``core.flame.avatar`` (numpy only) does not 
 
 from importlib import import_module
 
+JOINT_NAMES = ("root", "neck", "jaw", "left_eye", "right_eye")
+"""FLAME's joints in the model's order (global, neck, jaw, left eye, right eye; +x is the subject's
+left): the rows of a joint regressor, and the bone names of FLAME rigs in Blender (the MPI FLAME
+add-on's, and those emoflame builds)."""
+
 _PUBLIC = {
     "FLAME": ".model",
     "FlameOutput": ".model",

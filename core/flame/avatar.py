@@ -55,7 +55,7 @@ class Avatar:
         blendshape_deltas: (S, 5023, 3) float32 metres, the displacement at weight 1.
         landmark_faces: (68,) int64 triangle index per 68-point landmark.
         landmark_bary: (68, 3) float32 barycentric coordinates of each landmark.
-        joint_regressor: (5, 5023) float32: global, neck, jaw, eye_L, eye_R joints.
+        joint_regressor: (5, 5023) float32, one row per joint of ``core.flame.JOINT_NAMES``.
         masks: bool (5023,) per part: 'skin', 'eyeball_L', 'eyeball_R', 'face' (where
             expressions act), 'lips', 'lip_upper', 'lip_lower'.
         vertex_colors: (5023, 3) float32 in [0, 1]: skin, lips, sclera, iris, pupil.

@@ -1,6 +1,6 @@
 """Rig maps: the semantic expression channels (ARKit names) → a target rig's controls.
 
-Three kinds of target (DESIGN.md, "The data that flows"):
+Three kinds of target (docs/architecture.md, "Where things go"):
 
 * a rig whose shape keys carry ARKit names (the default avatar, Faceit, ICT, Ready Player Me):
   matched by name (:func:`rigmap_for_shape_keys`, :func:`rigmap_for_avatar`);

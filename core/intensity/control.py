@@ -16,6 +16,7 @@ import numpy as np
 
 from ..audio.features import Prosody, frame_times
 from ..errors import IntensityError
+from ..validate import unit_interval
 from .prosody import prosody_intensity
 
 
@@ -51,11 +52,11 @@ def resolve_intensity(control: str | float | np.ndarray | os.PathLike, samples: 
         curve = from_audio() if from_audio is not None else prosody_intensity(samples, fps, tracks)
         return curve[:num_frames]
     if isinstance(control, (int, float, np.floating, np.integer)) and not isinstance(control, bool):
-        return np.full(num_frames, _unit(float(control), "the intensity"), np.float32)
+        return np.full(num_frames, unit_interval(float(control), "the intensity"), np.float32)
     if isinstance(control, (str, os.PathLike)):
         text = str(control).strip()
         try:
-            return np.full(num_frames, _unit(float(text), "the intensity"), np.float32)
+            return np.full(num_frames, unit_interval(float(text), "the intensity"), np.float32)
         except ValueError:
             pass
         return read_curve(text, fps, num_frames)
@@ -109,7 +110,7 @@ def read_curve(path: str | os.PathLike, fps: float, num_frames: int) -> np.ndarr
     for line, row in enumerate(rows, start=2 if unit else 1):
         if len(row) < 2 or not _is_number(row[0]) or not _is_number(row[1]):
             raise IntensityError(f"{path} line {line}: expected two numbers 'time,intensity', got {','.join(row)!r}")
-        values.append((float(row[0]), _unit(float(row[1]), f"{path} line {line}: the intensity")))
+        values.append((float(row[0]), unit_interval(float(row[1]), f"{path} line {line}: the intensity")))
     keys, levels = np.array(values).T
     if unit is None:
         if np.all(keys == np.round(keys)) and len(keys) > 1:
@@ -129,9 +130,3 @@ def _is_number(text: str) -> bool:
         return np.isfinite(float(text))
     except ValueError:
         return False
-
-
-def _unit(value: float, what: str) -> float:
-    if not (np.isfinite(value) and 0.0 <= value <= 1.0):
-        raise IntensityError(f"{what} is {value}; it must lie in [0, 1] (0 neutral, 1 the full emotion)")
-    return value

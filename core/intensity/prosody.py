@@ -1,4 +1,7 @@
-"""Frame-wise emotion intensity from prosody, until the learned predictor P (Xu et al.) lands.
+"""Frame-wise emotion intensity from prosody: the model-free baseline of the learned predictor P.
+
+``resolve_intensity`` falls back to it when no predictor is given (the learned P of Xu et al. is
+the default behind ``intensity="audio"``, :mod:`.learned`).
 
 Xu et al. (Sec. 3.2) find that how strongly an emotion shows follows the speaking tone from
 moment to moment. Loudness and pitch movement are the two prosodic cues of vocal arousal that

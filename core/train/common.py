@@ -1,8 +1,8 @@
 """What every training entry point shares: TOML configs, seeding, devices, checkpoints.
 
 A run keeps its resumable state (model, optimiser, step, RNG) in ``<run_dir>/last.pt`` and
-exports the shipped checkpoint — ``{"model": state_dict, "config": {...}, "step": int,
-"meta": {...}}`` — to ``export`` when it finishes. Every load uses ``weights_only=True``.
+exports the shipped checkpoint (``core.checkpoints.export_checkpoint``) when it finishes. Every
+load uses ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import argparse
 import dataclasses
 import logging
 import random
+import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import ModelFileError
 
 log = logging.getLogger("emoflame.train")
 
@@ -131,36 +131,62 @@ def resume_state(run_dir: Path, modules: dict, optimizer) -> int:
     return int(state["step"])
 
 
-def export_checkpoint(path: Path, model: torch.nn.Module, config, step: int, meta: dict) -> Path:
-    """Write the shipped checkpoint (weights as float32 tensors; config and meta as plain values)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-         "config": dataclasses.asdict(config), "step": step, "meta": meta},
-        path,
-    )
-    return path
-
-
-def load_checkpoint(path: Path, model_cls, config_cls, device: str = "cpu"):
-    """Rebuild ``model_cls(config_cls(**ckpt['config']))`` from a checkpoint, safely.
+def start_run(tcfg: TrainConfig):
+    """What every run does first: threads, seed and device; the training takes and the held-out
+    take as ``core.train.dataset.Sequence`` (features cached under ``out/cache``); the feature
+    statistics of the training takes.
 
     Returns:
-        ``(model in eval mode, checkpoint dict)``.
+        ``(device, takes, train_seqs, held_seqs, mean (D,), std (D,))``.
 
     Raises:
-        ModelFileError: the file is missing, not a checkpoint, or holds anything but weights.
+        ValueError: the held-out take or an unknown take is listed to train on.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"checkpoint missing: {path}; reinstall emoflame or retrain it (see its _CARD.md)")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = model_cls(config_cls(**ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
-        raise ModelFileError(f"{path} is not a valid emoflame {model_cls.__name__} checkpoint ({str(exc).splitlines()[0]})") from None
-    return model.to(device).eval(), ckpt
+    from .dataset import feature_stats, load_sequences
+    from .facegood import HELD_OUT
+
+    torch.set_num_threads(tcfg.threads)
+    set_seed(tcfg.seed)
+    data = Path(tcfg.data) if tcfg.data else DEFAULT_DATA
+    cache = resolve("out/cache")
+    takes = training_takes(tcfg)
+    train_seqs = load_sequences(data, takes, tcfg.front_end, cache)
+    held = load_sequences(data, (HELD_OUT,), tcfg.front_end, cache)
+    mean, std = feature_stats(train_seqs)
+    return pick_device(tcfg.device), takes, train_seqs, held, mean, std
+
+
+def run_summary(tcfg: TrainConfig, takes, config_path, start: int, started: float, history: list[float],
+                held_out: dict) -> tuple[dict, dict]:
+    """What every run records when it ends: ``(metrics, meta)``.
+
+    Args:
+        tcfg: the run's train config.
+        takes: the takes it trained on.
+        config_path: its TOML file.
+        start: the step it resumed at; ``started``: ``time.time()`` then.
+        history: the loss per step of this run.
+        held_out: the model's metrics on the held-out take.
+
+    Returns:
+        ``metrics`` (held-out figures, steps per second, first and final loss) and the checkpoint
+        ``meta`` every exported model carries (front end, frame rate, takes, seed, metrics, config).
+    """
+    from .facegood import FPS, HELD_OUT
+
+    metrics = {"held_out": HELD_OUT, **held_out,
+               "train_steps_per_s": (tcfg.steps - start) / max(time.time() - started, 1e-9),
+               **loss_summary(history)}
+    meta = {"front_end": tcfg.front_end, "fps": FPS, "train_takes": list(takes), "seed": tcfg.seed,
+            "metrics": metrics, "config_file": str(config_path)}
+    return metrics, meta
+
+
+def finish_run(run_dir: Path, tcfg: TrainConfig, modules: dict, optimizer, metrics: dict) -> dict:
+    """Write the final resumable snapshot, log the held-out metrics and return them."""
+    save_state(run_dir, tcfg.steps, modules, optimizer)
+    log.info("held-out %s: %s", metrics["held_out"], metrics)
+    return metrics
 
 
 def run_training(train, description: str, argv=None) -> None:

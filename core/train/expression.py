@@ -26,12 +26,12 @@ from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition
 from ..emotion.facs import emotion_direction
 from ..emotion.text import text_encoder
 from ..emotion.vocabulary import MEAD_EMOTIONS, SYNONYMS
+from ..checkpoints import export_checkpoint
 from ..expression.transformer import ExpressionTransformer, TransformerConfig
+from ..settings import Settings
 from .augment import emotional_targets, random_intensity_curves
-from .common import (DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, pick_device, resolve, resume_state,
-                     run_training, save_state, set_seed, training_takes)
-from .dataset import feature_stats, load_sequences, sample_windows
-from .facegood import HELD_OUT
+from .common import finish_run, load_config, log, resolve, resume_state, run_summary, run_training, save_state, start_run
+from .dataset import sample_windows
 
 NEUTRAL_PENALTY = 0.01
 
@@ -55,17 +55,10 @@ def lip_sync_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
 
 def train(config_path: Path) -> dict:
     models, tcfg, extra = load_config(config_path, ExpressionModels)
-    torch.set_num_threads(tcfg.threads)
-    set_seed(tcfg.seed)
-    device = pick_device(tcfg.device)
-    data = Path(tcfg.data) if tcfg.data else DEFAULT_DATA
-    cache = resolve("out/cache")
-    takes = training_takes(tcfg)
-    train_seqs = load_sequences(data, takes, tcfg.front_end, cache)
-    held = load_sequences(data, (HELD_OUT,), tcfg.front_end, cache)[0]
-    mean, std = feature_stats(train_seqs)
+    device, takes, train_seqs, (held,), mean, std = start_run(tcfg)
 
-    encoder = text_encoder(models.text_encoder)
+    clip = Settings.from_environment()
+    encoder = text_encoder(models.text_encoder, clip.clip_checkpoint, clip.clip_arch)
     words = [[e, *SYNONYMS[e]] for e in MEAD_EMOTIONS]
     word_emb = [torch.from_numpy(encoder.encode(w)).to(device) for w in words]  # per emotion (n_words, D)
     canonical = np.stack([encoder.encode([e])[0] for e in MEAD_EMOTIONS])
@@ -124,20 +117,15 @@ def train(config_path: Path) -> dict:
         x = (torch.from_numpy(held.features).to(device) - mean_t) / std_t
         zeros = torch.zeros(1, len(x), tcfg_model.emotion_dim + (tcfg_model.intensity_mode == "concat"), device=device)
         pred = transformer(x[None], zeros, torch.ones(1, len(x), dtype=torch.bool, device=device))[0].clamp(0, 1).cpu().numpy()
-    metrics = {"held_out": HELD_OUT, **lip_sync_metrics(pred, held.weights),
-               "train_steps_per_s": (tcfg.steps - start) / max(time.time() - t0, 1e-9),
-               **loss_summary(history)}
-    common = {"front_end": tcfg.front_end, "fps": 30.0, "train_takes": list(takes), "seed": tcfg.seed,
-              "metrics": metrics, "config_file": str(config_path), "augmentation": "core.train.augment"}
+    metrics, common = run_summary(tcfg, takes, config_path, start, t0, history, lip_sync_metrics(pred, held.weights))
+    common["augmentation"] = "core.train.augment"
     outputs = extra.get("outputs", {})
     if outputs:
         export_checkpoint(resolve(outputs["adapter"]), adapter, acfg, tcfg.steps, {
             **common, "text_encoder": encoder.name, "emotions": list(MEAD_EMOTIONS), "emotion_text_embeddings": canonical.tolist()})
         export_checkpoint(resolve(outputs["transformer"]), transformer, tcfg_model, tcfg.steps, {
             **common, "feature_mean": mean.tolist(), "feature_std": std.tolist()})
-    save_state(run_dir, tcfg.steps, modules, opt)
-    log.info("held-out %s: %s", HELD_OUT, metrics)
-    return metrics
+    return finish_run(run_dir, tcfg, modules, opt, metrics)
 
 
 def main(argv=None):

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.hubert import audio_features
+from ..audio.frontends import audio_features
 from ..audio.load import load_audio
 from ..channels import ARKIT_CHANNELS, canonical_channel
 from ..errors import ModelFileError
+from ..settings import Settings
 
 FPS = 30.0
 TAKES = ("1114_2_01", "1114_2_02", "1114_2_03", "1114_2_04", "1114_2_05", "1114_3_15", "1114_3_16")
@@ -137,7 +138,7 @@ def take_features(take: Take, front_end: str, cache_dir: Path | None = None) -> 
     if path is not None and path.is_file():
         feats = np.load(path, allow_pickle=False)
     else:
-        feats = audio_features(take.samples, FPS, front_end)
+        feats = audio_features(take.samples, FPS, front_end, Settings.from_environment().hubert_dir)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, feats)

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import export_checkpoint
 from ..intensity.predictor import IntensityPredictor, PredictorConfig
-from .common import (DEFAULT_DATA, export_checkpoint, load_config, log, loss_summary, pick_device, resolve, resume_state,
-                     run_training, save_state, set_seed, training_takes)
-from .dataset import feature_stats, load_sequences, sample_windows
-from .facegood import HELD_OUT
+from .common import finish_run, load_config, log, resolve, resume_state, run_summary, run_training, save_state, start_run
+from .dataset import sample_windows
 
 
 def evaluate(model, seqs, mean, std, scale, device, seeds=(0, 1, 2), temperature=0.667) -> dict:
@@ -38,15 +37,7 @@ def evaluate(model, seqs, mean, std, scale, device, seeds=(0, 1, 2), temperature
 
 def train(config_path: Path) -> dict:
     mcfg, tcfg, _ = load_config(config_path, PredictorConfig)
-    torch.set_num_threads(tcfg.threads)
-    set_seed(tcfg.seed)
-    device = pick_device(tcfg.device)
-    data = Path(tcfg.data) if tcfg.data else DEFAULT_DATA
-    cache = resolve("out/cache")
-    takes = training_takes(tcfg)
-    train_seqs = load_sequences(data, takes, tcfg.front_end, cache)
-    held = load_sequences(data, (HELD_OUT,), tcfg.front_end, cache)
-    mean, std = feature_stats(train_seqs)
+    device, takes, train_seqs, held, mean, std = start_run(tcfg)
     scale = float(np.percentile(np.concatenate([s.raw_label for s in train_seqs]), 99))
     mcfg.feature_dim = len(mean)
 
@@ -74,17 +65,12 @@ def train(config_path: Path) -> dict:
         if (step + 1) % tcfg.save_every == 0:
             save_state(run_dir, step + 1, {"model": model}, opt)
     model.eval()
-    metrics = {"held_out": HELD_OUT, **evaluate(model, held, mean, std, scale, device),
-               "train_steps_per_s": (tcfg.steps - start) / max(time.time() - t0, 1e-9),
-               **loss_summary(history)}
-    meta = {"feature_mean": mean.tolist(), "feature_std": std.tolist(), "label_scale": scale,
-            "front_end": tcfg.front_end, "fps": 30.0, "train_takes": list(takes), "seed": tcfg.seed,
-            "metrics": metrics, "config_file": str(config_path)}
+    metrics, meta = run_summary(tcfg, takes, config_path, start, t0, history,
+                                evaluate(model, held, mean, std, scale, device))
     if tcfg.export:
-        export_checkpoint(resolve(tcfg.export), model, mcfg, tcfg.steps, meta)
-    save_state(run_dir, tcfg.steps, {"model": model}, opt)
-    log.info("held-out %s: %s", HELD_OUT, metrics)
-    return metrics
+        export_checkpoint(resolve(tcfg.export), model, mcfg, tcfg.steps,
+                          {"feature_mean": mean.tolist(), "feature_std": std.tolist(), "label_scale": scale, **meta})
+    return finish_run(run_dir, tcfg, {"model": model}, opt, metrics)
 
 
 def main(argv=None):

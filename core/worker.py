@@ -1,11 +1,13 @@
-"""Run the core away from Blender's UI thread: in a thread of Blender's own Python when torch
-imports there, otherwise in a worker process of the interpreter set in the preferences.
+"""Run the core away from the caller's thread: in a thread of this Python when torch imports here,
+otherwise in a worker process of another interpreter (the add-on's preference).
 
-The two sides exchange a request (.json) and an AnimationClip (.npz, ``AnimationClip.save``), so
-the worker can be any Python 3.11 environment with emoflame's dependencies, CUDA or not. This
-module never imports bpy: run as a script it *is* the worker::
+The add-on's Generate starts its jobs here (docs/architecture.md). The two sides exchange a
+request (.json) and an AnimationClip (.npz, ``AnimationClip.save``), so the worker can be any
+Python 3.11 environment with emoflame's dependencies, CUDA or not. The settings (device, weight
+folders) travel in the request as a typed :class:`core.settings.Settings`, never through this
+process's environment. This module never imports bpy: run as a script it *is* the worker::
 
-    python addon/worker.py REQUEST.json CLIP.npz
+    python core/worker.py REQUEST.json CLIP.npz
 
 Exit status 0 with the clip written; 2 with one ``EMOFLAME_ERROR {...}`` line on stderr for an
 error the user can fix (core/errors.py); anything else is a crash whose stderr tail is reported.
@@ -44,7 +46,7 @@ class Request:
         seed: random seed for blinks, gaze and the emotion sample.
         engine: "phonetic" or "learned".
         transcript: the words spoken, or None to recognise them.
-        env: environment variables for the core (device, weight folders), applied before import.
+        settings: ``core.settings.Settings.to_dict()``: device and weight folders.
     """
 
     audio: str
@@ -54,16 +56,23 @@ class Request:
     seed: int = 0
     engine: str = "phonetic"
     transcript: str | None = None
-    env: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
 
     def animate_kwargs(self) -> dict:
+        """The keyword arguments of ``core.pipeline.animate``.
+
+        Raises:
+            SettingsError: malformed settings.
+        """
+        from .settings import Settings
+
         intensity = self.intensity
         if isinstance(intensity, list):
             import numpy as np
 
             intensity = np.asarray(intensity, dtype=np.float32)
         return dict(audio=self.audio, emotion=self.emotion, intensity=intensity, transcript=self.transcript,
-                    fps=self.fps, seed=self.seed, engine=self.engine)
+                    fps=self.fps, seed=self.seed, engine=self.engine, settings=Settings.from_dict(self.settings))
 
 
 @dataclass
@@ -118,7 +127,6 @@ class ThreadJob:
         self._cancelled = False
         self._clip = None
         self._error: BaseException | None = None
-        os.environ.update(request.env)
         self._thread = threading.Thread(target=self._run, name="emoflame-generate", daemon=True)
         self._thread.start()
 
@@ -126,7 +134,7 @@ class ThreadJob:
         try:
             run = self._run_core
             if run is None:
-                from ..core.pipeline import animate as run
+                from .pipeline import animate as run
             self._clip = run(**self.request.animate_kwargs(), progress=True)
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread in result()
             self._error = exc
@@ -156,7 +164,7 @@ class ThreadJob:
 
     def result(self):
         """The AnimationClip. Raises JobError (or JobCancelled after :meth:`cancel`)."""
-        from ..core.errors import EmoflameError
+        from .errors import EmoflameError
 
         self._thread.join()
         if self._cancelled:
@@ -180,7 +188,7 @@ class WorkerJob:
         folder = Path(self._dir.name)
         self._clip_path = folder / "clip.npz"
         (folder / "request.json").write_text(json.dumps(asdict(request)))
-        env = dict(os.environ, **request.env, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         # Blender's own Python settings must not leak into the user's environment.
         for name in ("PYTHONHOME", "PYTHONPATH"):
             env.pop(name, None)
@@ -235,7 +243,7 @@ class WorkerJob:
 
     def result(self):
         """The AnimationClip. Raises JobError with the worker's message."""
-        from ..core.clip import AnimationClip
+        from .clip import AnimationClip
 
         code = self._proc.wait()
         self._reader.join(2.0)
@@ -266,7 +274,7 @@ def start_job(request: Request, run_mode: str = "AUTO", python: str = ""):
     Raises:
         EmoflameError: when the worker is needed and ``python`` is not set or not a file.
     """
-    from ..core.errors import EmoflameError
+    from .errors import EmoflameError
 
     if run_mode == "BLENDER" or (run_mode == "AUTO" and torch_in_blender()):
         if not torch_in_blender():
@@ -285,7 +293,7 @@ def start_job(request: Request, run_mode: str = "AUTO", python: str = ""):
 def _import_package():
     """Import this extension's root as ``emoflame`` (whatever its folder is called), so the
     worker runs the same code as the add-on that started it."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[1]  # core/ sits in the package root
     spec = importlib.util.spec_from_file_location("emoflame", root / "__init__.py",
                                                   submodule_search_locations=[str(root)])
     package = importlib.util.module_from_spec(spec)
@@ -294,16 +302,19 @@ def _import_package():
     return package
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Worker entry point: ``worker.py REQUEST.json CLIP.npz``. Returns the exit status."""
-    request_path, clip_path = (argv if argv is not None else sys.argv[1:])
-    request = Request(**json.loads(Path(request_path).read_text()))
-    os.environ.update(request.env)
-    package = _import_package()
-    from emoflame.core.errors import EmoflameError
+def serve(request_path: str, clip_path: str) -> int:
+    """Run one request file and write its clip atomically; the worker process's job.
+
+    Returns:
+        0 with the clip written; 2 with one ``EMOFLAME_ERROR {...}`` line on stderr for an error
+        the user can fix.
+    """
+    from .errors import EmoflameError
+    from .pipeline import animate
 
     try:
-        clip = package.animate(**request.animate_kwargs(), progress=True)
+        request = Request(**json.loads(Path(request_path).read_text()))
+        clip = animate(**request.animate_kwargs(), progress=True)
     except EmoflameError as exc:
         print(ERROR_TAG + json.dumps({"type": type(exc).__name__, "message": str(exc)}), file=sys.stderr, flush=True)
         return 2
@@ -311,6 +322,19 @@ def main(argv: list[str] | None = None) -> int:
     clip.save(partial)
     os.replace(partial, clip_path)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: ``worker.py REQUEST.json CLIP.npz``. Returns the exit status.
+
+    Run as a script this file is ``__main__``, outside any package: it imports its own tree as
+    ``emoflame`` and hands over to that copy of :func:`serve`.
+    """
+    request_path, clip_path = (argv if argv is not None else sys.argv[1:])
+    _import_package()
+    from emoflame.core.worker import serve as packaged_serve
+
+    return packaged_serve(request_path, clip_path)
 
 
 if __name__ == "__main__":

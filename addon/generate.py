@@ -1,0 +1,232 @@
+"""One Generate, from the panel's options to a written take: the steps the Generate operator runs.
+
+:class:`GenerateSession` gathers and checks the options, starts the core away from the UI thread
+(``core.worker.start_job``), and writes the take only when the clip is ready, so nothing in the
+file changes until the one step that the undo system records. Its methods (start, poll, finish,
+cancel) are what the modal operator calls from its timer, and what scripts and tests call
+without an event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import bpy
+
+from ..core.errors import EmotionError, IntensityError, RigError
+from ..core.expression import DEFAULT_ENGINE
+from ..core.settings import Settings
+from ..core.validate import unit_interval
+from ..core.worker import Request, start_job
+from . import rigs
+from .preferences import get_preferences
+
+ACTIVE: list["GenerateSession"] = []  # the running Generate, at most one
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What one Generate is asked, from the operator's options and the panel (:func:`gather_options`).
+
+    Attributes:
+        target: the object to animate by name, or "" for the active object.
+        audio: an audio file, or "" when ``strip`` names a sound strip.
+        strip: a sound strip of the scene, or "".
+        emotion: one of the 8, a synonym, or free text.
+        intensity: "audio", "keyed" (the scene's keyed Intensity) or a number in [0, 1] as text.
+        engine: an engine name, or "DEFAULT" for the preferences' choice.
+        seed: the random seed.
+        transcript: the words spoken, or "" to recognise them.
+    """
+
+    target: str
+    audio: str
+    strip: str
+    emotion: str
+    intensity: str
+    engine: str
+    seed: int
+    transcript: str
+
+
+class GenerateSession:
+    """One Generate, from options to a written take.
+
+    Attributes:
+        scene: the scene the take goes to.
+        info: the recognised target (rigs.TargetInfo).
+        request: what the core is asked (worker.Request).
+        frame_start: the scene frame where the audio starts (the sound strip's start).
+        strip_name: the sound strip to reuse, or None to add one on finish.
+    """
+
+    def __init__(self, scene, info, request, frame_start, strip_name, job):
+        self.scene, self.info, self.request = scene, info, request
+        self.frame_start, self.strip_name, self.job = frame_start, strip_name, job
+        self.cancel_requested = False
+
+    @classmethod
+    def start(cls, context, options: GenerateOptions) -> "GenerateSession":
+        """Check the options and the target, then start the core. Changes nothing in the file.
+
+        Args:
+            context: a bpy context (its scene and active object are used).
+            options: from :func:`gather_options`.
+
+        Raises:
+            EmoflameError (RigError, AudioError, EmotionError, IntensityError, …): with the fix.
+        """
+        scene = context.scene
+        target = bpy.data.objects.get(options.target) if options.target else context.active_object
+        if options.target and target is None:
+            raise RigError(f"there is no object named {options.target!r}: give the face mesh's name as target")
+        info = rigs.describe_target(target)
+        audio, frame_start, strip_name = resolve_audio(scene, options)
+        fps = scene.render.fps / scene.render.fps_base
+        intensity = resolve_intensity(scene, options.intensity, audio, fps, frame_start)
+        prefs = get_preferences(context)
+        engine = options.engine
+        if engine == "DEFAULT":
+            engine = prefs.default_engine if prefs else DEFAULT_ENGINE
+        request = Request(audio=audio, emotion=options.emotion, intensity=intensity, fps=fps,
+                          seed=options.seed, engine=engine, transcript=options.transcript or None,
+                          settings=core_settings(prefs).to_dict())
+        job = start_job(request, prefs.run_mode if prefs else "AUTO", bpy.path.abspath(prefs.python_path) if prefs else "")
+        session = cls(scene, info, request, frame_start, strip_name, job)
+        ACTIVE.append(session)
+        return session
+
+    def poll(self):
+        """The job's state (worker.JobState): done, fraction or None, status message."""
+        return self.job.poll()
+
+    def cancel(self) -> None:
+        """Stop the core and forget its result; the file is left as it was."""
+        try:
+            self.job.cancel()
+        finally:
+            self._release()
+
+    def finish(self):
+        """Wait for the clip and write it: the take's Actions, the sound strip if needed, the
+        scene's end frame if the take runs past it. Returns (actions, clip).
+
+        Raises:
+            JobError: the core failed (``user_error`` tells whether its message says the fix).
+            JobCancelled: :meth:`cancel` was called first.
+        """
+        try:
+            clip = self.job.result()
+        finally:
+            self._release()
+        try:
+            self.info.mesh.name
+        except ReferenceError:  # the user deleted the object while the core ran
+            raise RigError("the target object was deleted while generating: select a face and Generate again") from None
+        target = rigs.prepare_target(self.info)
+        actions = rigs.write_take(target, clip, frame_start=self.frame_start)
+        if self.strip_name is None:
+            from .sound import add_sound_strip
+
+            add_sound_strip(self.scene, self.request.audio, frame_start=self.frame_start)
+        last = int(clip.scene_frames(self.frame_start)[-1])
+        if self.scene.frame_end < last:
+            self.scene.frame_end = last
+        return actions, clip, target
+
+    def _release(self):
+        if self in ACTIVE:
+            ACTIVE.remove(self)
+
+
+def core_settings(prefs) -> Settings:
+    """The core's settings from the add-on's preferences (device, weight folders as absolute
+    paths); from the environment while the add-on is not enabled (bpy used as a module)."""
+    if prefs is None:
+        return Settings.from_environment()
+    return Settings(device=prefs.device, hubert_dir=_absolute(prefs.hubert_dir),
+                    clip_checkpoint=_absolute(prefs.clip_checkpoint))
+
+
+def _absolute(path: str) -> str:
+    return bpy.path.abspath(path) if path else ""
+
+
+def gather_options(operator, scene) -> GenerateOptions:
+    """The operator's options where it was given them, the panel's (``scene.emoflame``) elsewhere."""
+    panel = scene.emoflame
+    given = operator.properties.is_property_set
+    emotion = operator.emotion if given("emotion") else (
+        panel.emotion_text.strip() if panel.emotion == "FREE_TEXT" else panel.emotion)
+    if not emotion:
+        raise EmotionError("the free-text emotion is empty: describe it (for example 'quietly furious') or pick one of the 8")
+    if given("intensity"):
+        intensity = operator.intensity
+    else:
+        intensity = {"audio": "audio", "KEYED": "keyed"}.get(panel.intensity_mode, str(panel.intensity))
+    if given("audio"):
+        audio, strip = operator.audio, ""
+    elif given("strip"):
+        audio, strip = "", operator.strip
+    else:
+        audio, strip = (panel.audio_path, "") if panel.audio_source == "FILE" else ("", panel.sound_strip)
+    return GenerateOptions(
+        target=operator.target, audio=audio, strip=strip, emotion=emotion, intensity=intensity,
+        engine=operator.engine if given("engine") else panel.engine,
+        seed=operator.seed if given("seed") else panel.seed,
+        transcript=operator.transcript if given("transcript") else panel.transcript.strip(),
+    )
+
+
+def resolve_audio(scene, options: GenerateOptions):
+    """(absolute audio path, frame where it starts, name of the strip to reuse or None)."""
+    from ..core.errors import AudioError
+
+    strips = scene.sequence_editor.strips_all if scene.sequence_editor else ()
+    if options.strip:
+        strip = next((s for s in strips if s.name == options.strip), None)
+        if strip is None or strip.type != "SOUND":
+            raise AudioError(f"there is no sound strip named {options.strip!r} in scene {scene.name!r}: "
+                             "pick one in the panel or choose an audio file")
+        return bpy.path.abspath(strip.sound.filepath), int(strip.frame_start), strip.name
+    if not options.audio:
+        raise AudioError("no audio chosen: pick an audio file or a sound strip in the emoflame panel")
+    path = os.path.abspath(bpy.path.abspath(options.audio))
+    if not os.path.isfile(path):
+        raise AudioError(f"audio file {path} does not exist: pick a wav, flac, ogg or mp3 file")
+    # The same recording already in the sequencer keeps its place; a new one starts on the scene's first frame.
+    # Real paths on both sides: add_sound_strip stores the resolved path, a link may lead to the same file.
+    for strip in strips:
+        if strip.type == "SOUND" and os.path.realpath(bpy.path.abspath(strip.sound.filepath)) == os.path.realpath(path):
+            return path, int(strip.frame_start), strip.name
+    return path, scene.frame_start, None
+
+
+def resolve_intensity(scene, intensity: str, audio: str, fps: float, frame_start: int):
+    """'audio', a constant in [0, 1], or (Keyed) the scene's Intensity sampled on every frame.
+
+    Raises:
+        IntensityError: not 'audio', 'keyed' or a number in [0, 1]; Keyed without keyframes.
+    """
+    if intensity == "audio":
+        return "audio"
+    if intensity != "keyed":
+        return unit_interval(intensity, "the intensity (or 'audio', 'keyed')")
+    fcurve = _keyed_intensity_curve(scene)
+    if fcurve is None:
+        raise IntensityError("Intensity is set to Keyed but the scene's Intensity has no keyframes: key it "
+                             "(hover it and press I) at a few frames, or choose Constant or From Audio")
+    import aud
+
+    sound = aud.Sound(audio)
+    frames = math.ceil(sound.length / sound.specs[0] * fps)
+    return [min(max(fcurve.evaluate(frame_start + i), 0.0), 1.0) for i in range(frames)]
+
+
+def _keyed_intensity_curve(scene):
+    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+
+    channelbag = animdata_get_channelbag_for_assigned_slot(scene.animation_data) if scene.animation_data else None
+    return channelbag.fcurves.find("emoflame.intensity") if channelbag else None
