@@ -4,6 +4,7 @@ No test here renders with untrained weights as if it were output: untrained netw
 only to check tensor names, shapes and the loader's round trip.
 """
 
+import copy
 import dataclasses
 import json
 import os
@@ -284,7 +285,9 @@ def _source(lip_ratio):
 def test_clip_drive_on_real_speech(clip, avatar):
     drive = D.clip_drive(clip, avatar)
     t = clip.num_frames
-    assert drive.angles.shape == (t, 3) and not drive.angles.any()  # no head track: the photo's own pose
+    assert drive.angles.shape == (t, 3)
+    np.testing.assert_allclose(drive.angles, D.head_pose_to_angles(D.clip_head_pose(clip)), atol=1e-5)
+    assert np.abs(drive.angles).max() < 30  # a talking head's nods and sway, in degrees
     assert drive.eye_opening.shape == drive.lip_ratio.shape == (t,)
     assert drive.expression.shape == (t, len(drive.channels))
     assert not set(drive.channels) & set(D.EYE_CHANNELS + D.LIP_CHANNELS)
@@ -305,11 +308,9 @@ def test_a_head_track_becomes_keypoint_angles(clip, avatar):
     pose = np.zeros((clip.num_frames, 3), np.float32)
     pose[:, 1] = 0.2   # turn about FLAME's up axis
     pose[5, :] = (0.1, 0.0, 0.0)  # nod about FLAME's x
-    clip.head_pose = pose
-    try:
-        angles = D.clip_drive(clip, avatar).angles
-    finally:
-        del clip.head_pose
+    turned = copy.copy(clip)
+    turned.head_pose = pose
+    angles = D.clip_drive(turned, avatar).angles
     np.testing.assert_allclose(angles[0], [0.0, -np.degrees(0.2), 0.0], atol=1e-4)  # y up -> y down flips the sense
     np.testing.assert_allclose(angles[5], [np.degrees(0.1), 0.0, 0.0], atol=1e-4)
 
@@ -329,7 +330,9 @@ def test_zero_expression_gives_zero_motion(clip, avatar, networks):
 
 
 def test_clip_expression_moves_keypoints_by_the_basis(clip, avatar, networks):
-    drive = D.clip_drive(clip, avatar)
+    still_head = copy.copy(clip)
+    still_head.head_pose = None
+    drive = D.clip_drive(still_head, avatar)
     rng = np.random.default_rng(0)
     basis = D.ExpressionBasis(drive.channels, 0.01 * rng.normal(size=(len(drive.channels), 21, 3)).astype(np.float32), {})
     source = _source(0.0)
@@ -410,3 +413,33 @@ def test_avatar_renders_move_where_the_channel_acts_and_mediapipe_reads_them(ava
 def test_a_photo_without_a_face_is_a_portrait_error():
     with pytest.raises(C.PortraitError, match="no face"):
         C.detect_face_landmarks(np.full((256, 256, 3), 128, np.uint8))
+
+
+class _MeanPixelMotion(torch.nn.Module):
+    """Stands in for M: δ is the image's mean brightness on every coordinate (no weights needed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return {"exp": x.mean(dim=(1, 2, 3))[:, None].expand(-1, 63) + self.anchor}
+
+
+def test_the_expression_basis_is_measured_once_then_read_from_the_cache(avatar, tmp_path, monkeypatch):
+    monkeypatch.setattr(B, "basis_channels", lambda _: ("jawOpen", "mouthSmile_L", "browInnerUp"))
+    (tmp_path / "w" / "base_models").mkdir(parents=True)
+    (tmp_path / "w" / W.FILES["motion"]).write_bytes(b"stands in for the weights file in the cache key")
+    models = type("Models", (), {"motion": _MeanPixelMotion(), "folder": tmp_path / "w"})()
+    basis = B.expression_basis(models, avatar, cache=tmp_path / "cache")
+    assert basis.channels == ("jawOpen", "mouthSmile_L", "browInnerUp") and basis.deltas.shape == (3, 21, 3)
+    renders = B.basis_renders(avatar, basis.channels)
+    expected = renders.astype(np.float32).mean(axis=(1, 2, 3)) / 255.0
+    np.testing.assert_allclose(basis.deltas[:, 0, 0], expected[1:] - expected[0], atol=1e-5)
+    assert np.all(basis.deltas[0] != 0)  # an open mouth shows the dark interior: the render changed
+    calls = models.motion.calls
+    again = B.expression_basis(models, avatar, cache=tmp_path / "cache")
+    assert models.motion.calls == calls and np.array_equal(again.deltas, basis.deltas)
+    assert len(list((tmp_path / "cache").glob("basis-*.npz"))) == 1

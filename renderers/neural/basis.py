@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ...core.channels import ARKIT_CHANNELS
+from ...core.errors import EmoflameError
 from .crop import crop_for_68
 from .driving import ExpressionBasis, basis_channels
 
@@ -181,7 +182,10 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", help="LivePortrait weights folder (default: $EMOFLAME_LIVEPORTRAIT)")
     parser.add_argument("--renders", default="basis_renders.png", help="contact sheet of the renders")
     args = parser.parse_args(argv)
-    models = load_liveportrait(args.weights)
+    try:
+        models = load_liveportrait(args.weights)
+    except EmoflameError as exc:
+        raise SystemExit(f"error: {exc}") from None
     avatar = default_avatar()
     basis = expression_basis(models, avatar)
     for c, d in zip(basis.channels, basis.deltas):

@@ -63,7 +63,7 @@ def main(argv=None) -> None:
     for size in args.sizes:
         times = stage_times(size, device, args.repeat, args.batch)
         total = sum(v for v in times.values() if isinstance(v, float))
-        cells = ", ".join(f"{k} {v:.0f} ms" if isinstance(v, float) else f"{k} {v}" for k, v in times.items())
+        cells = ", ".join(f"{k} {v:.1f} ms" if isinstance(v, float) else f"{k} {v}" for k, v in times.items())
         print(f"input {size}²: {cells}; per frame (W + G + MLPs) "
               f"{times['W warping'] + times['G generator'] + times['S+R MLPs']:.0f} ms; all stages {total:.0f} ms")
 

@@ -12,9 +12,10 @@ Every clip channel reaches the keypoints through exactly one of three routes:
   channels (``EYE_CHANNELS``) and lip-opening channels (``LIP_CHANNELS``) alone. Eyes are
   relative: the photo's own openness times the avatar's, (r − r_shut) / (r_rest − r_shut) with
   r_shut the avatar's ratio at eyeBlink = 1, so a full blink reaches 0 and rest keeps the photo's
-  eyes; the lips are absolute (the avatar's ratio), so
-  a photo with parted lips still closes them on an M. Each MLP's output at the photo's own ratios
-  is subtracted, so "no change" is exactly zero motion.
+  eyes; the lips are absolute (the avatar's ratio), so a photo with parted lips still closes
+  them on an M. Each MLP's output at the photo's own ratios is subtracted, so "no change" is
+  exactly zero motion. Which eye R_eyes expects first is not documented upstream; the subject's
+  right eye (image left) is given first.
 * **Expression deformation δ**: every other channel through a linear basis (K, 21, 3):
   δ = δ_source + weights @ basis. The basis is LivePortrait's relative-motion idea with the default
   avatar as the driving face: the motion extractor's δ on renders of the avatar at each channel

@@ -58,15 +58,16 @@ class NeuralRenderer:
     Raises:
         ModelFileError: the weights are missing or do not load (the message names the files and
             the folder layout). There is no fallback: without the real weights nothing renders.
+        SettingsError: a bad ``device`` or ``batch_size``.
     """
 
     def __init__(self, weights: str | LivePortraitModels | None = None, device: str = "auto",
                  batch_size: int | None = None, landmarks: Callable[[np.ndarray], np.ndarray] = detect_face_landmarks,
                  avatar=None, half: bool = True):
-        self.models = weights if isinstance(weights, LivePortraitModels) else load_liveportrait(weights, device)
-        cuda = self.models.device.type == "cuda"
         if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
             raise SettingsError(f"batch_size is {batch_size!r}; give a positive whole number of frames")
+        self.models = weights if isinstance(weights, LivePortraitModels) else load_liveportrait(weights, device)
+        cuda = self.models.device.type == "cuda"
         self.batch_size = batch_size or (8 if cuda else 1)
         self.landmarks = landmarks
         self.half = half and cuda
