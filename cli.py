@@ -67,7 +67,9 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
                          help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
                               + f" (default: {DEFAULT_ENGINE})")
     animate.add_argument("--fps", type=_positive_float, default=25.0, help="frames per second (default: 25)")
-    animate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    animate.add_argument("--seed", default="0", help="random seed, a whole number from 0 to 4294967295 (default: 0)")
+    animate.add_argument("--head-motion", choices=("on", "off"), default="on",
+                         help="nods on accents, sway and the emotion's posture (default: on)")
     animate.add_argument("--clip", type=Path, metavar="OUT.npz",
                          help="also save the AnimationClip (for the add-on, or another rig)")
     animate.add_argument("--flame-model", type=Path, metavar="MODEL.pkl",
@@ -123,7 +125,7 @@ def _animate_and_write(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
                    transcript=args.transcript, fps=args.fps, seed=args.seed, engine=args.engine,
-                   progress=progress)
+                   head_motion=args.head_motion == "on", progress=progress)
     seconds = time.perf_counter() - start
     log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration, seconds)
     written = []

@@ -39,6 +39,7 @@ class GenerateOptions:
         engine: an engine name, or "DEFAULT" for the preferences' choice.
         seed: the random seed.
         transcript: the words spoken, or "" to recognise them.
+        head_motion: key the head's motion on the rig's neck or head bone.
     """
 
     target: str
@@ -49,6 +50,7 @@ class GenerateOptions:
     engine: str
     seed: int
     transcript: str
+    head_motion: bool = True
 
 
 class GenerateSession:
@@ -92,6 +94,7 @@ class GenerateSession:
             engine = prefs.default_engine if prefs else DEFAULT_ENGINE
         request = Request(audio=audio, emotion=options.emotion, intensity=intensity, fps=fps,
                           seed=options.seed, engine=engine, transcript=options.transcript or None,
+                          head_motion=options.head_motion,
                           settings=core_settings(prefs).to_dict())
         job = start_job(request, prefs.run_mode if prefs else "AUTO", bpy.path.abspath(prefs.python_path) if prefs else "")
         session = cls(scene, info, request, frame_start, strip_name, job)
@@ -177,6 +180,7 @@ def gather_options(operator, scene) -> GenerateOptions:
         engine=operator.engine if given("engine") else panel.engine,
         seed=operator.seed if given("seed") else panel.seed,
         transcript=operator.transcript if given("transcript") else panel.transcript.strip(),
+        head_motion=operator.head_motion if given("head_motion") else panel.head_motion,
     )
 
 

@@ -9,7 +9,7 @@ into ``self.report({'ERROR'}, …)``.
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..core.emotion.vocabulary import MEAD_EMOTIONS
 from ..core.errors import EmoflameError
@@ -40,6 +40,8 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
     engine: StringProperty(name="Engine", description=f"{', '.join(ENGINES)}, or DEFAULT (the preferences)",
                            default="DEFAULT")
     seed: IntProperty(name="Seed", min=0, default=0)
+    head_motion: BoolProperty(name="Head Motion", description="Key nods, sway and posture on the neck or head bone",
+                              default=True)
     transcript: StringProperty(name="Transcript", description="The words spoken (optional; aligns instead of recognising)")
 
     @classmethod

@@ -60,6 +60,7 @@ class EMOFLAME_PT_main(bpy.types.Panel):
             row.prop(settings, "intensity")
         col.prop(settings, "engine")
         col.prop(settings, "seed")
+        col.prop(settings, "head_motion")
 
         wm = context.window_manager
         if ACTIVE:

@@ -7,7 +7,7 @@ the audio; this lets a person direct it instead).
 """
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..core.emotion.vocabulary import MEAD_EMOTIONS
 from ..core.expression import ENGINES
@@ -57,7 +57,10 @@ class EmoflameSettings(bpy.types.PropertyGroup):
         name="Transcript", description="The words spoken (optional): the lips are then aligned to them "
         "instead of recognised, which is more accurate",
     )
-    seed: IntProperty(name="Seed", description="Changes blinks, eye movement and the emotion sample", min=0, default=0)
+    seed: IntProperty(name="Seed", description="Changes blinks, eye movement, head motion and the emotion sample",
+                      min=0, default=0)
+    head_motion: BoolProperty(name="Head Motion", description="Nods on accents, sway and the emotion's posture, "
+                              "keyed on the rig's neck or head bone", default=True)
 
 
 classes = (EmoflameSettings,)

@@ -32,12 +32,19 @@ from ..core.errors import RigError
 from ..core.flame import JOINT_NAMES as FLAME_BONES
 
 AVATAR, MPI_FLAME, ARKIT = "default avatar", "MPI FLAME rig", "ARKit-named rig"
-JAW_BONE = FLAME_BONES[2]
+NECK_BONE, JAW_BONE = FLAME_BONES[1:3]
 EYE_BONES = FLAME_BONES[3:]
 # FLAME's pose feature stacks (R - I) of the joints neck, jaw, eye_L, eye_R (9 values each,
-# row-major), keyed here as Pose1..Pose36: the jaw's are Pose10..Pose18, the eyes' Pose19..Pose36.
+# row-major), keyed here as Pose1..Pose36: the neck's are Pose1..Pose9, the jaw's Pose10..Pose18,
+# the eyes' Pose19..Pose36.
 CORRECTIVES = {bone: tuple(f"Pose{9 * block + i}" for i in range(1, 10))
-               for block, bone in enumerate((JAW_BONE, *EYE_BONES), start=1)}
+               for block, bone in enumerate(FLAME_BONES[1:])}
+HEAD_BONE_NAMES = ("neck", "head")
+"""Bones that take the head's motion on an ARKit-named rig, by the end of their lower-case name
+("Neck", "mixamorig:Neck", "Head"), the neck first: FLAME's head motion turns about the neck joint."""
+# FLAME's axes (x the subject's left, y up, z forward) in Blender's world for a head that faces the
+# front view (-Y) standing up (+Z): the columns are FLAME's x, y, z.
+_FLAME_IN_FRONT_VIEW = ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0))
 _JAW_TARGET = "jaw_pose_0"  # FLAME's jaw rotation about its x axis, radians (opening is positive)
 
 
@@ -48,7 +55,9 @@ class TargetInfo:
     Attributes:
         kind: AVATAR, MPI_FLAME or ARKIT.
         mesh: the mesh object whose shape keys are driven.
-        armature: the armature whose ``jaw`` bone is driven (MPI FLAME rigs), else None.
+        armature: the armature whose bones are driven: the jaw, eyes and neck of an MPI FLAME rig,
+            the head bone of another rig; None when there is none.
+        head_bone: the bone that takes the head's motion (``neck`` on FLAME rigs), or None.
         matched: semantic channels (ARKit names) the rig has a control for, by name; for an MPI
             rig every channel (fitted through the Exp keys and the jaw).
         unmatched: channels the rig cannot show.
@@ -58,6 +67,7 @@ class TargetInfo:
     kind: str
     mesh: bpy.types.Object
     armature: bpy.types.Object | None = None
+    head_bone: str | None = None
     matched: tuple[str, ...] = ()
     unmatched: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -78,7 +88,8 @@ class Target:
     Attributes:
         info: the :class:`TargetInfo`.
         rigmap: core.flame.rigmap.RigMap from the semantic channels (K,) to the rig's controls (M,).
-        bones: for MPI FLAME rigs, the jaw and eye bones (``_Bone``) that are keyed, by name.
+        bones: the bones (``_Bone``) that are keyed, by name: an MPI FLAME rig's neck, jaw and eyes,
+            another rig's head bone.
         eye_map: for MPI FLAME rigs with eye bones, (K, 6) left/right eye axis-angle (radians)
             per channel at weight 1 (``rigmap.eye_rotations``), else None.
         notes: what this target cannot show, for the operator's report.
@@ -125,20 +136,38 @@ def describe_target(obj) -> TargetInfo:
             armature, notes = None, ("no armature with a 'jaw' bone: the jaw opens through the Exp keys only",)
         elif JAW_BONE not in obj.vertex_groups:
             armature, notes = None, ("no 'jaw' vertex group: the jaw opens through the Exp keys only",)
-        return TargetInfo(MPI_FLAME, obj, armature, ARKIT_CHANNELS, (), notes)
+        head = NECK_BONE if armature is not None and NECK_BONE in armature.data.bones else None
+        if armature is not None and head is None:
+            notes += ("no 'neck' bone: the head stays still",)
+        return TargetInfo(MPI_FLAME, obj, armature, head, ARKIT_CHANNELS, (), notes)
     from ..core.flame.rigmap import rigmap_for_shape_keys
 
     by_name = rigmap_for_shape_keys(sorted(names))
     matched = tuple(c for c in by_name.channels if c not in by_name.unmatched)
     from .avatar_object import AVATAR_PROPERTY
 
+    armature, head = _head_bone(obj)
+    notes = () if head else ("no neck or head bone: the head stays still",)
     if obj.get(AVATAR_PROPERTY):
-        return TargetInfo(AVATAR, obj, None, matched, by_name.unmatched)
+        return TargetInfo(AVATAR, obj, armature, head, matched, by_name.unmatched, notes)
     if not matched:
         sample = ", ".join(sorted(names)[:4])
         raise RigError(f"none of the {len(names)} shape keys of {obj.name!r} ({sample}, …) has an ARKit name "
                        "(jawOpen, mouthSmile_L, …) or a FLAME name (Exp1..Exp100): rename them, or pick another mesh")
-    return TargetInfo(ARKIT, obj, None, matched, by_name.unmatched)
+    return TargetInfo(ARKIT, obj, armature, head, matched, by_name.unmatched, notes)
+
+
+def _head_bone(mesh_obj) -> tuple:
+    """(armature, bone name) of the bone that turns ``mesh_obj``'s head, or (None, None)."""
+    armature = mesh_obj.find_armature() or (mesh_obj.parent if mesh_obj.parent and mesh_obj.parent.type == "ARMATURE"
+                                            else None)
+    if armature is None:
+        return None, None
+    for wanted in HEAD_BONE_NAMES:
+        for bone in armature.data.bones:
+            if bone.name.lower().endswith(wanted):
+                return armature, bone.name
+    return None, None
 
 
 def _key_names(obj) -> set[str]:
@@ -161,15 +190,20 @@ def prepare_target(info: TargetInfo, avatar=None) -> Target:
     from ..core.flame import rigmap as rigmaps
 
     names = [block.name for block in info.mesh.data.shape_keys.key_blocks[1:]]
+    if info.kind == MPI_FLAME:
+        if avatar is None:
+            from ..core.flame.avatar import default_avatar
+
+            avatar = default_avatar()
+        return _prepare_mpi(info, avatar, names, rigmaps)
+    bones = {info.head_bone: _Bone.facing_front(info.armature, info.head_bone)} if info.head_bone else {}
     if info.kind == ARKIT:
-        return Target(info, rigmaps.rigmap_for_shape_keys(names))
+        return Target(info, rigmaps.rigmap_for_shape_keys(names), bones)
     if avatar is None:
         from ..core.flame.avatar import default_avatar
 
         avatar = default_avatar()
-    if info.kind == AVATAR:
-        return Target(info, rigmaps.rigmap_for_avatar(avatar))
-    return _prepare_mpi(info, avatar, names, rigmaps)
+    return Target(info, rigmaps.rigmap_for_avatar(avatar), bones)
 
 
 def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
@@ -190,7 +224,7 @@ def _prepare_mpi(info: TargetInfo, avatar, names, rigmaps) -> Target:
     targets = list(exp_names)
     bones, eye_map, notes = {}, None, []
     if info.armature is not None:
-        for name in (JAW_BONE, *EYE_BONES):
+        for name in FLAME_BONES[1:]:
             if name in info.armature.data.bones:
                 bones[name] = _Bone.from_rig(info.mesh, info.armature, name, to_flame)
         jaw_basis = rotation_about_x_basis(_group_weights(info.mesh, JAW_BONE), to_flame.points(basis),
@@ -245,6 +279,17 @@ class _Bone:
         axes = bone_in_mesh[:3, :3] / np.linalg.norm(bone_in_mesh[:3, :3], axis=0)
         return cls(armature, name, to_flame.points(bone_in_mesh[:3, 3]), to_flame.rotation @ axes)
 
+    @classmethod
+    def facing_front(cls, armature, name):
+        """The bone ``name`` of a character that stands up (+Z) facing Blender's front view (-Y),
+        as Blender characters do: its rest axes in FLAME's frame from the world's."""
+        import numpy as np
+
+        world = np.array(armature.matrix_world @ armature.data.bones[name].matrix_local)
+        axes = world[:3, :3] / np.linalg.norm(world[:3, :3], axis=0)
+        flame_in_world = np.array(_FLAME_IN_FRONT_VIEW).T  # (3, 3), columns: FLAME's axes in the world
+        return cls(armature, name, flame_in_world.T @ world[:3, 3], flame_in_world.T @ axes)
+
     def local_rotations(self, rotations_flame):
         """(T, 3, 3) rotations in the FLAME frame → the pose bone's local rotations (T, 3, 3)."""
         from ..core.flame.geometry import change_of_basis
@@ -256,8 +301,9 @@ def write_take(target: Target, clip, *, name: str | None = None, frame_start: in
     """Write ``clip`` onto the target as new Actions (existing Actions are never modified).
 
     Shape keys go through ``action_writer.write_action``; on an MPI FLAME rig the fitted Exp
-    values and the jaw and eye correctives go there too, and the jaw and eye bones' rotations go
-    to a new Action on the armature (``<take>_pose``), on the same frames.
+    values and the neck, jaw and eye correctives go there too. Bone rotations go to a new Action on
+    the armature (``<take>_pose``), on the same frames: an MPI FLAME rig's jaw and eyes, and on
+    every rig with a head bone the clip's ``head_pose``.
 
     Args:
         target: from :func:`prepare_target`.
@@ -272,9 +318,16 @@ def write_take(target: Target, clip, *, name: str | None = None, frame_start: in
 
     name = name or take_name(clip.audio_path, clip.emotion)
     key = target.info.mesh.data.shape_keys
-    if target.info.kind != MPI_FLAME:
-        return [write_action(key, clip, target.rigmap, name=name, frame_start=frame_start)]
-    return _write_mpi_take(target, clip, key, name, frame_start, write_action)
+    if target.info.kind == MPI_FLAME:
+        return _write_mpi_take(target, clip, key, name, frame_start, write_action)
+    actions = [write_action(key, clip, target.rigmap, name=name, frame_start=frame_start)]
+    if target.info.head_bone and clip.head_pose is not None:
+        from ..core.flame.geometry import axis_angle_to_matrix
+
+        bone = target.bones[target.info.head_bone]
+        local = {bone.name: bone.local_rotations(axis_angle_to_matrix(clip.head_pose))}
+        actions.append(_write_bone_take(target.info.armature, clip.scene_frames(frame_start), local, f"{name}_pose", clip))
+    return actions
 
 
 def _write_mpi_take(target, clip, key, name, frame_start, write_action):
@@ -290,6 +343,8 @@ def _write_mpi_take(target, clip, key, name, frame_start, write_action):
     controls = [values[:, [target.rigmap.targets.index(t) for t in exp_names]]]
     control_names = list(exp_names)
     poses = {}  # bone -> (T, 3) axis-angle in the FLAME frame
+    if NECK_BONE in target.bones and clip.head_pose is not None:
+        poses[NECK_BONE] = clip.head_pose
     if JAW_BONE in target.bones:
         poses[JAW_BONE] = np.zeros((clip.num_frames, 3))
         poses[JAW_BONE][:, 0] = values[:, target.rigmap.targets.index(_JAW_TARGET)]

@@ -38,5 +38,10 @@ class RigError(EmoflameError, ValueError):
     """A target object that emoflame cannot drive (not a face mesh, no known controls)."""
 
 
+class ClipError(EmoflameError, ValueError):
+    """An AnimationClip (or a clip file) that is malformed: a number out of range, arrays that
+    disagree, a damaged or foreign .npz."""
+
+
 class OutputError(EmoflameError, OSError):
     """An output that exists (and --force was not given) or a folder that cannot be written."""

@@ -4,7 +4,7 @@ Data flows one way: the front door reads every argument (emotion, transcript, en
 before any slow work; the audio is loaded and analysed once (:mod:`.audio.speech`); the intensity
 control becomes a curve (:mod:`.intensity.control`, the learned predictor P for ``"audio"``); an
 expression engine (:mod:`.expression.engine`) turns speech, emotion and intensity into the 52
-channels; the layers every engine gets (the eyes) go on top; the clip comes out.
+channels; the layers every engine gets (the eyes, the head's motion) go on top; the clip comes out.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from .errors import SettingsError
 from .expression import DEFAULT_ENGINE, ENGINES
 from .expression.engines import engine_class, load_engine
 from .expression.eyes import add_eyes
+from .expression.head import head_motion as motion_of_head
 from .intensity.control import is_audio_control, resolve_intensity
 from .settings import Settings
+from . import validate
 
 MAX_FPS = 240.0
 
 
 def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str | float | np.ndarray = "audio",
             transcript: str | None = None, fps: float = 25.0, seed: int = 0, engine: str = DEFAULT_ENGINE,
-            progress: bool = True, settings: Settings | None = None) -> AnimationClip:
+            head_motion: bool = True, progress: bool = True, settings: Settings | None = None) -> AnimationClip:
     """Turn a recording into emotional, lip-synced facial animation.
 
     Args:
@@ -53,19 +55,23 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
             gives the same clip.
         engine: ``'phonetic'`` (default) or ``'learned'`` (``core.expression.ENGINES``); both need
             no download.
+        head_motion: give the head nods on accents, sway and the emotion's posture
+            (:mod:`core.expression.head`); False keeps it still (``head_pose`` None).
         progress: show a tqdm progress bar on stderr.
         settings: device and optional weight folders; ``Settings.from_environment()`` by default.
 
     Returns:
         :class:`AnimationClip` with ``weights`` (T, 52) over ``ARKIT_CHANNELS``, T =
-        ceil(duration × fps), frame 0 at ``audio_offset`` = 0 s into ``audio_path``.
+        ceil(duration × fps), frame 0 at ``audio_offset`` = 0 s into ``audio_path``, and
+        ``head_pose`` (T, 3) radians unless ``head_motion`` is False.
 
     Raises:
         AudioError: the audio is missing, unreadable, empty, silent or over an hour.
         EmotionError: unknown emotion (the message lists the choices).
         IntensityError: a malformed intensity control.
         TranscriptError: an empty or unreadable transcript, or one that does not match the audio.
-        SettingsError: an unknown engine or device, or a frame rate outside 1–240 fps.
+        SettingsError: an unknown engine or device, a frame rate outside 1–240 fps, or a seed that
+            is not a whole number from 0 to 2³² − 1.
         ModelFileError: a learned checkpoint in ``flame_assets/`` is missing or malformed.
     """
     settings = settings if settings is not None else Settings.from_environment()
@@ -73,6 +79,7 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
         raise SettingsError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if not (np.isfinite(fps) and 1.0 <= fps <= MAX_FPS):
         raise SettingsError(f"fps is {fps}; give a frame rate between 1 and {MAX_FPS:g} (25, 30, 60 …)")
+    seed = validate.seed(seed)
     kind = engine_class(engine)
     # Fail on a typo before any audio work.
     mood = read_emotion(emotion, free_text=kind.free_text)
@@ -96,10 +103,11 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
         steps.set_postfix_str("animating")
         expression = expression_engine.generate(speech, mood, curve, seed=seed)
         weights = add_eyes(expression.weights, speech, seed)
+        head = motion_of_head(speech.prosody, fps, mood.name, curve, seed) if head_motion else None
         steps.update()
     return AnimationClip(
         fps=fps, intensity=curve, emotion_latent=expression.emotion_latent, weights=weights, channels=ARKIT_CHANNELS,
-        emotion=str(emotion), audio_path=str(os.path.abspath(audio)), audio_offset=0.0,
+        head_pose=head, emotion=str(emotion), audio_path=str(os.path.abspath(audio)), audio_offset=0.0,
         meta={
             "engine": engine, "seed": int(seed), "emotion_class": mood.name or mood.text,
             "intensity": _describe(intensity), "phones": speech.phone_source,

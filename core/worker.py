@@ -46,6 +46,7 @@ class Request:
         seed: random seed for blinks, gaze and the emotion sample.
         engine: "phonetic" or "learned".
         transcript: the words spoken, or None to recognise them.
+        head_motion: give the head its motion (nods, sway, posture).
         settings: ``core.settings.Settings.to_dict()``: device and weight folders.
     """
 
@@ -56,6 +57,7 @@ class Request:
     seed: int = 0
     engine: str = "phonetic"
     transcript: str | None = None
+    head_motion: bool = True
     settings: dict = field(default_factory=dict)
 
     def animate_kwargs(self) -> dict:
@@ -72,7 +74,8 @@ class Request:
 
             intensity = np.asarray(intensity, dtype=np.float32)
         return dict(audio=self.audio, emotion=self.emotion, intensity=intensity, transcript=self.transcript,
-                    fps=self.fps, seed=self.seed, engine=self.engine, settings=Settings.from_dict(self.settings))
+                    fps=self.fps, seed=self.seed, engine=self.engine, head_motion=bool(self.head_motion),
+                    settings=Settings.from_dict(self.settings))
 
 
 @dataclass

@@ -249,17 +249,32 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     # The add-on recognises it as an MPI FLAME rig with a jaw bone, and writes a take on it.
     info = rigs.describe_target(face)
     assert (info.kind, info.armature) == (rigs.MPI_FLAME, armature)
-    actions = rigs.write_take(rigs.prepare_target(info, avatar), _clip(frames=20, audio="a.wav"))
+    clip = _clip(frames=20, audio="a.wav")
+    clip.head_pose = np.zeros((20, 3), np.float32)
+    clip.head_pose[:, 0] = np.radians(np.linspace(0.0, 5.0, 20))  # a 5° nod
+    actions = rigs.write_take(rigs.prepare_target(info, avatar), clip)
     assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_pose"]
-    # The pose take keys the jaw and both eyes: the random clip looks around, so the eye bones turn.
+    # The pose take keys the neck, the jaw and both eyes: the random clip looks around, so the eye
+    # bones turn, and the head nods.
     from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
 
     curves = animdata_get_channelbag_for_assigned_slot(armature.animation_data).fcurves
     keyed = {c.data_path.split('"')[1] for c in curves}
-    assert keyed == {"jaw", "left_eye", "right_eye"}
+    assert keyed == {"neck", "jaw", "left_eye", "right_eye"}
     for bone in ("left_eye", "right_eye"):
         values = np.array([[c.evaluate(f) for f in range(1, 21)] for c in curves if f'"{bone}"' in c.data_path])
         assert np.ptp(values, axis=1).max() > 0.01, f"the {bone} bone does not move"
+    # The nod: the neck's correctives (Pose1..Pose9, R - I) and the posed head agree with FLAME.
+    bpy.context.scene.frame_set(20)
+    neck = np.array(armature.pose.bones["neck"].matrix_basis.to_3x3())
+    rest = np.array(armature.data.bones["neck"].matrix_local.to_3x3())
+    nod = rest @ neck @ rest.T  # in the mesh's frame, which the rig map fits to FLAME's within 2e-5 rad
+    expected = np.array([[1, 0, 0], [0, np.cos(np.radians(5)), -np.sin(np.radians(5))],
+                         [0, np.sin(np.radians(5)), np.cos(np.radians(5))]])
+    np.testing.assert_allclose(nod, expected, atol=1e-4)
+    key = face.data.shape_keys
+    correctives = np.array([key.key_blocks[f"Pose{i}"].value for i in range(1, 10)]).reshape(3, 3)
+    np.testing.assert_allclose(correctives, expected - np.eye(3), atol=1e-5)
 
 
 def test_rendered_frames_read_back_as_the_keyed_expressions(avatar, face, shared_data, tmp_path):
