@@ -88,7 +88,10 @@ def agreement() -> None:
 
     from emoflame.core.audio.load import load_audio
 
+    from emoflame.core.audio.features import prosody
+
     wavs = [SPEECH / "arctic_a0007.wav", *sorted(SPEECH.glob("asterisk-*.wav")), *sorted((DATA / "facegood" / "wav").glob("*.wav"))]
+    prosody(load_audio(wavs[0])[0], 100.0)  # librosa's imports out of the timings below
     rows = [compare(w.stem, load_audio(w)[0], REFERENCES.get(w.stem)) for w in wavs]
     print(f"{'recording':<30} {'s':>6} {'voiced yin/praat':>16} {'v agree':>7} {'both':>5} {'med st':>6} "
           f"{'>1 st':>6} {'octave':>6} {'F0 med Hz':>9} {'s yin/praat':>11}   vs phones: agree, false voiced, missed (yin | praat)")

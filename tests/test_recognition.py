@@ -42,6 +42,11 @@ def test_the_arctic_line_is_recognised_word_for_word(arctic, arctic_words):
     assert transcribe(arctic, threads=2) == arctic_words  # greedy at temperature 0: the same words every time
 
 
+def test_a_quiet_take_is_recognised(arctic, arctic_words):
+    quiet = (arctic * 10 ** (-36 / 20)).astype(np.float32)  # peak -48 dBFS, a whisper's level
+    assert transcribe(quiet, threads=2).text == arctic_words.text
+
+
 def test_recognised_words_align_as_the_reference_does(arctic, arctic_words):
     reference = align_phones(arctic, ARCTIC_TEXT)
     auto = align_phones(arctic, arctic_words.text)
