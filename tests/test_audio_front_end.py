@@ -62,3 +62,123 @@ def test_features_on_the_frame_grid(shared_data):
     assert not p.voiced[:10].any()
     assert 0.5 < p.voiced.mean() < 0.9
     assert 90 < np.median(p.f0[p.voiced]) < 200
+
+
+# Hostile and damaged recordings (issue 13): each is refused before any allocation it asks for,
+# with one line that names the problem and the fix.
+
+def _flac_with_header(source, target, *, rate=None, channels=None, frames=None):
+    """``source`` (a FLAC) with its STREAMINFO rate, channel count or total frames rewritten."""
+    data = bytearray(source.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO is the first metadata block
+    at = 8 + 10  # rate (20 bits), channels - 1 (3), bits per sample - 1 (5), total frames (36)
+    value = int.from_bytes(data[at: at + 8], "big")
+    old_rate, old_channels, bits, old_frames = value >> 44, ((value >> 41) & 7) + 1, (value >> 36) & 31, value & (2**36 - 1)
+    value = ((rate or old_rate) << 44) | (((channels or old_channels) - 1) << 41) | (bits << 36) | (frames or old_frames)
+    data[at: at + 8] = value.to_bytes(8, "big")
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.fixture
+def arctic(shared_data):
+    x, rate = soundfile.read(shared_data / "speech" / "arctic_a0007.wav", dtype="float32")
+    assert rate == 16000
+    return x
+
+
+def test_streamed_decoding_equals_reading_the_whole_file(shared_data, tmp_path, monkeypatch):
+    import soxr
+
+    from emoflame.core.audio import load
+
+    x, rate = soundfile.read(shared_data / "speech" / "asterisk-tt-monkeys.wav", dtype="float32")
+    stereo = np.stack([x, 0.25 * x[::-1]], axis=1)
+    path = tmp_path / "stereo_8k.wav"
+    soundfile.write(path, stereo, rate, subtype="FLOAT")
+    whole = soxr.resample(stereo.mean(axis=1), rate, SAMPLE_RATE)
+    monkeypatch.setattr(load, "BLOCK_VALUES", 2 * 4096)  # 4096 frames a block: 32 blocks
+    y, _ = load_audio(path)
+    assert y.dtype == np.float32 and np.array_equal(y, whole)
+
+
+def test_nan_or_infinite_samples_are_refused_with_their_time(arctic, tmp_path):
+    for bad in (np.nan, np.inf, -np.inf):
+        x = arctic.copy()
+        x[int(1.25 * 16000)] = bad
+        path = tmp_path / "broken.wav"
+        soundfile.write(path, x, 16000, subtype="FLOAT")
+        with pytest.raises(AudioError, match=r"not numbers \(NaN or infinite\), the first at 1\.250 s.*re-export"):
+            load_audio(path)
+    # a float64 file beyond float32's range decodes as infinity
+    path = tmp_path / "huge.wav"
+    soundfile.write(path, np.where(np.arange(len(arctic)) == 100, 1e300, arctic), 16000, subtype="DOUBLE")
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        load_audio(path)
+
+
+def test_integer_values_stored_as_floats_are_refused(arctic, tmp_path):
+    path = tmp_path / "int_scale.wav"
+    soundfile.write(path, arctic * 32767, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"magnitude .* dB above full scale.*normalise it to \[-1, 1\]"):
+        load_audio(path)
+    soundfile.write(path, arctic * 4, 16000, subtype="FLOAT")  # hot but plausible: kept as it is
+    assert np.allclose(load_audio(path)[0], arctic * 4)
+
+
+def test_headerless_raw_pcm_says_how_to_convert_it(arctic, tmp_path):
+    path = tmp_path / "take.raw"
+    path.write_bytes((arctic * 32767).astype("<i2").tobytes())
+    with pytest.raises(AudioError, match=r"take.raw is headerless raw PCM.*ffmpeg -f s16le -ar 16000 -ac 1 -i take.raw take.wav"):
+        load_audio(path)
+
+
+def test_a_flac_header_that_claims_more_than_the_file_holds(arctic, tmp_path):
+    real = tmp_path / "real.flac"
+    soundfile.write(real, arctic, 16000)
+    assert load_audio(real)[0].shape == arctic.shape
+    # 2.3 billion frames × 8 channels at the highest FLAC rate: 3,510 s, under the hour, and
+    # 70 GiB of float32 if it were allocated from the header.
+    bomb = _flac_with_header(real, tmp_path / "bomb.flac", rate=655_350, channels=8, frames=2_300_000_000)
+    info = soundfile.info(str(bomb))
+    assert (info.frames, info.channels) == (2_300_000_000, 8) and info.duration < 3600
+    with pytest.raises(AudioError, match=r"claims 2,300,000,000 frames × 8 channels \(3,510 s\) but the file holds only \d+ KiB.*damaged or forged"):
+        load_audio(bomb)
+
+
+def test_sample_rates_outside_speech_are_refused(arctic, tmp_path):
+    # 7000 samples declared at 2 Hz: an hour of "audio" that resampling would blow up 8000 times
+    path = tmp_path / "2hz.wav"
+    soundfile.write(path, arctic[:7000], 2)
+    with pytest.raises(AudioError, match=r"sample rate of 2 Hz, outside 4000-768000 Hz: its header is damaged"):
+        load_audio(path)
+    soundfile.write(path, arctic, 4000)  # the lowest rate accepted (the speech plays 4 times slower)
+    assert len(load_audio(path)[0]) == pytest.approx(4 * len(arctic), abs=4)
+
+
+def test_paths_that_are_not_audio_files(tmp_path):
+    with pytest.raises(AudioError, match="is a folder; give the audio file itself"):
+        load_audio(tmp_path)
+    with pytest.raises(AudioError, match="not a regular file"):
+        load_audio("/dev/zero")
+    folder = tmp_path / "a.wav"
+    folder.mkdir()
+    with pytest.raises(AudioError, match="is a folder"):
+        load_audio(folder)
+
+
+def test_over_an_hour_is_refused_while_decoding_when_the_header_understates_it(tmp_path, monkeypatch):
+    import types
+
+    from emoflame.core.audio import load
+
+    # A WAV header's length is clamped to the file, so shorten the hour rather than write one,
+    # and let the header claim one frame (as an MP3 without a length tag can).
+    monkeypatch.setattr(load, "MAX_DURATION", 2.0)
+    real_info = soundfile.info
+    monkeypatch.setattr(load.soundfile, "info", lambda p: types.SimpleNamespace(**{
+        **{k: getattr(real_info(p), k) for k in ("samplerate", "channels", "format", "subtype")}, "frames": 1}))
+    path = tmp_path / "long.wav"
+    soundfile.write(path, 0.1 * np.sin(np.arange(16000 * 4) / 10.0).astype(np.float32), 16000)
+    with pytest.raises(AudioError, match="is 0 minutes long; emoflame animates up to an hour"):
+        load_audio(path)
