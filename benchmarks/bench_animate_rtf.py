@@ -73,7 +73,7 @@ def stage_times(wav: Path) -> dict[str, float]:
     from emoflame.core.audio.load import load_audio
     from emoflame.core.audio.phones import recognise_phones
     from emoflame.core.audio.speech import Speech
-    from emoflame.core.emotion.vocabulary import read_emotion
+    from emoflame.core.emotion.track import read_emotion_track
     from emoflame.core.expression.eyes import add_eyes
     from emoflame.core.expression.phonetic import PhoneticEngine
     from emoflame.core.intensity.learned import load_learned_intensity
@@ -97,7 +97,7 @@ def stage_times(wav: Path) -> dict[str, float]:
     speech = Speech(samples, 25.0, num_frames(len(samples) / 16000, 25.0), tracks, tuple(phones), "recognised")
     intensity = predictor.predict(speech)
     lap("intensity (P)")
-    add_eyes(PhoneticEngine().generate(speech, read_emotion("happy"), intensity).weights, speech)
+    add_eyes(PhoneticEngine().generate(speech, read_emotion_track("happy"), intensity).weights, speech)
     lap("visemes, emotion, eyes")
     return out
 

@@ -40,7 +40,8 @@ from emoflame.core.channels import ARKIT_CHANNELS  # noqa: E402
 from emoflame.core.emotion.adapter import AdapterConfig, EmotionAdapter  # noqa: E402
 from emoflame.core.emotion.facs import emotion_direction  # noqa: E402
 from emoflame.core.audio.speech import analyse_speech  # noqa: E402
-from emoflame.core.emotion.vocabulary import MEAD_EMOTIONS, read_emotion  # noqa: E402
+from emoflame.core.emotion.track import read_emotion_track  # noqa: E402
+from emoflame.core.emotion.vocabulary import MEAD_EMOTIONS  # noqa: E402
 from emoflame.core.expression.learned import LearnedEngine  # noqa: E402
 from emoflame.core.expression.transformer import ExpressionTransformer, TransformerConfig  # noqa: E402
 from emoflame.core.intensity.learned import load_learned_intensity  # noqa: E402
@@ -104,7 +105,7 @@ def ablation_engine(mode: str) -> LearnedEngine:
 
 def generate(engine: LearnedEngine, speech, emotion: str, curve: np.ndarray) -> np.ndarray:
     """(T, 52) weights of ``engine`` for ``emotion`` at the intensity ``curve`` (T,)."""
-    return engine.generate(speech, read_emotion(emotion, free_text=True), curve).weights
+    return engine.generate(speech, read_emotion_track(emotion, free_text=True), curve).weights
 
 
 def measured_intensity(avatar, gen, neutral_gen, emotion) -> np.ndarray:

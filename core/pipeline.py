@@ -15,13 +15,14 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from .audio.load import load_audio
+from .audio.features import frame_times
+from .audio.load import SAMPLE_RATE, load_audio
 from .audio.speech import analyse_speech
 from .audio.transcript import read_transcript
 from .channels import ARKIT_CHANNELS
 from .clip import AnimationClip
-from .emotion.vocabulary import read_emotion
-from .errors import SettingsError
+from .emotion.track import DEFAULT_TRANSITION_S, read_emotion_track
+from .errors import EmotionError, IntensityError, SettingsError
 from .expression import DEFAULT_ENGINE, ENGINES
 from .expression.engines import engine_class, load_engine
 from .expression.eyes import add_eyes
@@ -33,16 +34,20 @@ from . import validate
 MAX_FPS = 240.0
 
 
-def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str | float | np.ndarray = "audio",
+def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float | np.ndarray = "audio",
             transcript: str | None = None, fps: float = 25.0, seed: int = 0, engine: str = DEFAULT_ENGINE,
-            head_motion: bool = True, progress: bool = True, settings: Settings | None = None) -> AnimationClip:
+            head_motion: bool = True, transition: float = DEFAULT_TRANSITION_S, progress: bool = True,
+            settings: Settings | None = None) -> AnimationClip:
     """Turn a recording into emotional, lip-synced facial animation.
 
     Args:
         audio: a wav, flac, ogg or mp3 file, any sample rate, mono or stereo.
         emotion: one of the 8 MEAD emotions (neutral, happy, sad, angry, fearful, disgusted,
             surprised, contempt) or a common synonym ("joyful", "mad"); with the learned engine
-            also free text ("quietly furious"), read by its text encoder.
+            also free text ("quietly furious"), read by its text encoder. Or an emotion track
+            that changes within the take: ``"neutral@0,angry@2.5,sad@6"`` (emotion@seconds, each
+            holding until the next), the path of a ``time,emotion[,intensity]`` CSV file, or
+            ``[("neutral", 0.0), ("angry", 2.5)]`` (:func:`core.emotion.track.read_emotion_track`).
         intensity: ``'audio'`` (from the speaking tone, frame by frame, by the learned
             intensity predictor P, Xu et al. Sec. 3.2, for either engine), a constant in [0, 1],
             a (T,) array in [0, 1], or the path of a CSV curve of ``time,intensity`` or
@@ -57,13 +62,15 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
             no download.
         head_motion: give the head nods on accents, sway and the emotion's posture
             (:mod:`core.expression.head`); False keeps it still (``head_pose`` None).
+        transition: seconds over which one emotion of a track eases into the next (0 to 10).
         progress: show a tqdm progress bar on stderr.
         settings: device and optional weight folders; ``Settings.from_environment()`` by default.
 
     Returns:
         :class:`AnimationClip` with ``weights`` (T, 52) over ``ARKIT_CHANNELS``, T =
-        ceil(duration × fps), frame 0 at ``audio_offset`` = 0 s into ``audio_path``, and
-        ``head_pose`` (T, 3) radians unless ``head_motion`` is False.
+        ceil(duration × fps), frame 0 at ``audio_offset`` = 0 s into ``audio_path``,
+        ``head_pose`` (T, 3) radians unless ``head_motion`` is False, and ``intensity`` the
+        frame-wise intensity of the emotion as it shows (0 where the take is neutral).
 
     Raises:
         AudioError: the audio is missing, unreadable, empty, silent or over an hour.
@@ -82,7 +89,10 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
     seed = validate.seed(seed)
     kind = engine_class(engine)
     # Fail on a typo before any audio work.
-    mood = read_emotion(emotion, free_text=kind.free_text)
+    track = read_emotion_track(emotion, free_text=kind.free_text, transition=transition)
+    if track.intensities is not None and not is_audio_control(intensity):
+        raise IntensityError("the emotion track file gives the intensity in its third column; leave the intensity "
+                             "at 'audio', or drop the track's intensity column")
     text = read_transcript(transcript) if transcript is not None and kind.needs_phones else None
     from_audio = is_audio_control(intensity)
     started = time.perf_counter()
@@ -90,31 +100,52 @@ def animate(audio: str | os.PathLike, emotion: str = "neutral", intensity: str |
     with steps:
         steps.set_postfix_str("loading models" if from_audio or engine != "phonetic" else "reading audio")
         expression_engine = load_engine(engine, settings)
-        predictor = _intensity_predictor(settings) if from_audio else None
+        predictor = _intensity_predictor(settings) if from_audio and track.intensities is None else None
         samples, _ = load_audio(audio)
+        _check_track_fits(track, len(samples) / SAMPLE_RATE)
         steps.update()
         steps.set_postfix_str(("aligning phones" if text else "recognising phones") if kind.needs_phones else "prosody")
         speech = analyse_speech(samples, fps, phones=kind.needs_phones, transcript=text, progress=progress)
         steps.update()
         steps.set_postfix_str("intensity")
-        curve = resolve_intensity(intensity, samples, fps, speech.num_frames, speech.prosody,
-                                  from_audio=lambda: predictor.predict(speech, seed=seed, hubert_dir=settings.hubert_dir))
+        times = frame_times(speech.num_frames, fps)
+        curve = track.intensity(times)
+        if curve is None:
+            curve = resolve_intensity(intensity, samples, fps, speech.num_frames, speech.prosody,
+                                      from_audio=lambda: predictor.predict(speech, seed=seed, hubert_dir=settings.hubert_dir))
         steps.update()
         steps.set_postfix_str("animating")
-        expression = expression_engine.generate(speech, mood, curve, seed=seed)
+        expression = expression_engine.generate(speech, track, curve, seed=seed)
         weights = add_eyes(expression.weights, speech, seed)
-        head = motion_of_head(speech.prosody, fps, mood.name, curve, seed) if head_motion else None
+        head = motion_of_head(speech.prosody, fps, track, curve, seed) if head_motion else None
         steps.update()
+    single = len(track.emotions) == 1
     return AnimationClip(
-        fps=fps, intensity=curve, emotion_latent=expression.emotion_latent, weights=weights, channels=ARKIT_CHANNELS,
-        head_pose=head, emotion=str(emotion), audio_path=str(os.path.abspath(audio)), audio_offset=0.0,
+        fps=fps, intensity=curve * track.presence(times), emotion_latent=expression.emotion_latent, weights=weights,
+        channels=ARKIT_CHANNELS, head_pose=head, emotion=str(emotion) if single else track.describe(),
+        emotion_track=() if single else track.entries(), audio_path=str(os.path.abspath(audio)), audio_offset=0.0,
         meta={
-            "engine": engine, "seed": int(seed), "emotion_class": mood.name or mood.text,
+            "engine": engine, "seed": int(seed),
+            "emotion_class": " → ".join(e.name or e.text for e in track.emotions),
             "intensity": _describe(intensity), "phones": speech.phone_source,
-            "intensity_source": "learned predictor P" if from_audio else "given",
+            "intensity_source": ("emotion track file" if track.intensities is not None
+                                 else "learned predictor P" if from_audio else "given"),
             "seconds": round(time.perf_counter() - started, 3),
         },
     )
+
+
+def _check_track_fits(track, duration: float) -> None:
+    """Every emotion of the track starts within the recording.
+
+    Raises:
+        EmotionError: one starts after the end (the message names it and the recording's length).
+    """
+    late = [(e.text, s) for e, s in zip(track.emotions, track.starts) if s >= duration]
+    if late:
+        words, start = late[0]
+        raise EmotionError(f"the emotion track's {words!r} starts at {start:g} s but the recording is {duration:.2f} s "
+                           "long; give times within the recording")
 
 
 def _intensity_predictor(settings: Settings):

@@ -8,7 +8,7 @@ from emoflame.core.audio.load import load_audio
 from emoflame.core.audio.speech import analyse_speech
 from emoflame.core.channels import CHANNEL_INDEX
 from emoflame.core.emotion.adapter import level_norm
-from emoflame.core.emotion.vocabulary import read_emotion
+from emoflame.core.emotion.track import read_emotion_track
 from emoflame.core.errors import IntensityError, ModelFileError, SettingsError
 from emoflame.core.expression.engines import load_engine
 from emoflame.core.expression.eyes import EYE_CHANNELS
@@ -33,7 +33,7 @@ def speech(arctic):
 
 
 def generate(engine, speech, emotion, intensity):
-    out = engine.generate(speech, read_emotion(emotion, free_text=True), intensity)
+    out = engine.generate(speech, read_emotion_track(emotion, free_text=True), intensity)
     return out.weights, out.emotion_latent
 
 

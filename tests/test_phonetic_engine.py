@@ -9,7 +9,7 @@ from emoflame.core.audio.phones import align_phones
 from emoflame.core.audio.speech import Speech, analyse_speech
 from emoflame.core.channels import ARKIT_CHANNELS, CHANNEL_INDEX
 from emoflame.core.emotion.facs import MEAD_EMOTIONS, emotion_direction
-from emoflame.core.emotion.vocabulary import read_emotion
+from emoflame.core.emotion.track import read_emotion_track
 from emoflame.core.errors import EmotionError
 from emoflame.core.expression.eyes import add_eyes, blink_times, eye_weights
 from emoflame.core.expression.phonetic import PhoneticEngine
@@ -27,7 +27,7 @@ def arctic(shared_data):
 
 def generate(speech, emotion="neutral", level=0.0, seed=0):
     """The engine's weights with the eye layer, as ``animate`` makes them, and its latent."""
-    out = PhoneticEngine().generate(speech, read_emotion(emotion), np.full(speech.num_frames, level, np.float32), seed)
+    out = PhoneticEngine().generate(speech, read_emotion_track(emotion), np.full(speech.num_frames, level, np.float32), seed)
     return add_eyes(out.weights, speech, seed), out.emotion_latent
 
 
@@ -118,7 +118,7 @@ def test_emotion_channels_rise_with_intensity(arctic):
         run(arctic, "bananas", 0.5)
     with pytest.raises(EmotionError, match="learned engine for free text"):
         speech = aligned(arctic[0], FPS, arctic[2])
-        PhoneticEngine().generate(speech, read_emotion("quietly furious", free_text=True), np.zeros(speech.num_frames))
+        PhoneticEngine().generate(speech, read_emotion_track("quietly furious", free_text=True), np.zeros(speech.num_frames))
 
 
 def test_frame_rates(arctic):

@@ -76,32 +76,62 @@ def renormalize(feature: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
     """Re-normalization (Xu et al., Eq. 5): the emotion direction scaled to t(L̂) per frame.
 
     Args:
-        feature: (B, D) emotion features M(z, f_e), one per sequence.
+        feature: (B, D) emotion features M(z, f_e), one per sequence, or (B, T, D) one per frame
+            (an emotion track).
         intensity: (B, T) frame-wise intensity in [0, 1].
 
     Returns:
         (B, T, D): feature / ||feature|| · t(L̂_i).
     """
-    unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    return unit[:, None, :] * level_norm(intensity)[..., None]
+    return _per_frame(_unit(feature), intensity) * level_norm(intensity)[..., None]
 
 
 def emotion_condition(mode: str, feature: torch.Tensor, intensity: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
-    """T's per-frame emotion input (B, T, 896 [+1]); rows where ``neutral`` (B,) is True are zero.
+    """T's per-frame emotion input (B, T, 896 [+1]); rows where ``neutral`` is True are zero.
 
     ``mode`` is how intensity reaches T: "renorm" (the method) M/|M| · t(L); the Table 3
     baselines of Xu et al.: "scale" M · L, and "concat" [M/|M|, L].
 
+    Args:
+        feature: (B, D), or (B, T, D) per frame.
+        intensity: (B, T) in [0, 1].
+        neutral: (B,) per sequence, or (B, T) per frame.
+
     Raises:
         ValueError: unknown mode.
     """
-    keep = (~neutral).float()[:, None, None]
+    keep = (~neutral).float()
+    keep = keep[:, None, None] if keep.dim() == 1 else keep[..., None]
     if mode == "renorm":
         return renormalize(feature, intensity) * keep
     if mode == "scale":
-        return feature[:, None, :] * intensity[..., None] * keep
+        return _per_frame(feature, intensity) * intensity[..., None] * keep
     if mode == "concat":
-        unit = feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        x = torch.cat([unit[:, None, :].expand(-1, intensity.shape[1], -1), intensity[..., None]], dim=-1)
+        x = torch.cat([_per_frame(_unit(feature), intensity), intensity[..., None]], dim=-1)
         return x * keep
     raise ValueError(f"unknown intensity_mode {mode!r}; choose renorm, scale or concat")
+
+
+def _unit(feature: torch.Tensor) -> torch.Tensor:
+    return feature / feature.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def _per_frame(feature: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+    """(B, T, D): a per-sequence (B, D) feature repeated on every frame of ``intensity`` (B, T)."""
+    return feature if feature.dim() == 3 else feature[:, None, :].expand(-1, intensity.shape[1], -1)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation of unit directions, row by row: (T, D) ``a`` towards (D,) ``b`` by
+    (T,) fractions ``t`` in [0, 1] (Shoemake, "Animating rotation with quaternion curves",
+    SIGGRAPH 1985); nearly equal directions fall back to normalised linear interpolation."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64)[:, None]
+    cos = np.clip(a @ b, -1.0, 1.0)[:, None]
+    omega = np.arccos(cos)
+    sin = np.sin(omega)
+    close = sin < 1e-6
+    safe = np.where(close, 1.0, sin)
+    out = np.where(close, (1 - t) * a + t * b, (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / safe)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

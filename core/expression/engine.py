@@ -1,7 +1,7 @@
 """The one interface every expression engine implements.
 
-An engine turns what the speech analysis found (``core.audio.speech.Speech``), an emotion read at
-the front door (``core.emotion.vocabulary.Emotion``) and a frame-wise intensity into expression
+An engine turns what the speech analysis found (``core.audio.speech.Speech``), the emotion track
+read at the front door (``core.emotion.track.EmotionTrack``) and a frame-wise intensity into expression
 weights on the 52 ARKit channels. The pipeline adds the layers every engine gets (eyes, head) on
 top; a new engine registers its name in ``core.expression.ENGINES`` and its loader in
 :mod:`.engines`.
@@ -38,6 +38,7 @@ class ExpressionEngine(Protocol):
     needs_phones: ClassVar[bool]
     free_text: ClassVar[bool]
 
-    def generate(self, speech, emotion, intensity: np.ndarray, seed: int = 0) -> Expression:
-        """Args: speech (``Speech``), emotion (``Emotion``), intensity (T,) in [0, 1], seed.
+    def generate(self, speech, track, intensity: np.ndarray, seed: int = 0) -> Expression:
+        """Args: speech (``Speech``), track (``core.emotion.track.EmotionTrack``: one emotion or
+        several over time), intensity (T,) in [0, 1], seed.
         Returns: the :class:`Expression` on ``speech``'s frame grid."""

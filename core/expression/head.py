@@ -149,7 +149,7 @@ NOISE_KNOT_S = 0.05
 NOISE_BLOCK_S = 10.0
 
 
-def head_motion(prosody: Prosody, fps: float, emotion: str | None, intensity: np.ndarray, seed: int, *,
+def head_motion(prosody: Prosody, fps: float, emotion, intensity: np.ndarray, seed: int, *,
                 pauses: list[float] | None = None) -> np.ndarray:
     """The head's rotation for every frame of a take.
 
@@ -158,7 +158,8 @@ def head_motion(prosody: Prosody, fps: float, emotion: str | None, intensity: np
             (:func:`core.audio.features.prosody`).
         fps: frames per second.
         emotion: one of the 8 MEAD emotions (or a synonym), or None for free text (no posture, no
-            activity gain).
+            activity gain); or a ``core.emotion.track.EmotionTrack``, whose mix blends the
+            postures and activity gains of its emotions frame by frame.
         intensity: (T,) emotion intensity in [0, 1]; scales the posture and the activity gain.
         seed: non-negative int; the same seed gives the same motion.
         pauses: seconds at which pauses begin (the eye layer's); by default, unvoiced gaps of about
@@ -185,7 +186,8 @@ def head_motion(prosody: Prosody, fps: float, emotion: str | None, intensity: np
     pauses, pause_weights = pauses_in_voicing(prosody.voiced, fps) if pauses is None else (pauses, np.ones(len(pauses)))
 
     smooth_intensity = scipy.ndimage.gaussian_filter1d(intensity, POSTURE_SMOOTH_S * fps, mode="nearest")
-    gain = 1.0 + (ACTIVITY.get(emotion, 1.0) - 1.0) * smooth_intensity  # (T,)
+    names, mix = _emotion_mix(emotion, times)  # (K,), (T, K)
+    gain = 1.0 + (mix @ np.array([ACTIVITY.get(name, 1.0) for name in names]) - 1.0) * smooth_intensity  # (T,)
 
     accent_t, accent_w = accents(prosody, fps)
     nods = nod_track(times, accent_t, nod_amplitudes(accent_t, accent_w, accent_rng, duration))
@@ -194,7 +196,7 @@ def head_motion(prosody: Prosody, fps: float, emotion: str | None, intensity: np
     wander = wander - scipy.ndimage.gaussian_filter1d(wander, DRIFT_WINDOW_S * fps, axis=0, mode="reflect")
     envelope = speech_envelope(prosody.voiced, fps)
     degrees = gain[:, None] * (nods + envelope[:, None] * wander)
-    degrees += smooth_intensity[:, None] * posture(emotion, posture_rng)
+    degrees += smooth_intensity[:, None] * (mix @ postures(names, posture_rng))
     return np.radians(degrees).astype(np.float32)
 
 
@@ -212,7 +214,7 @@ def _checked(prosody, fps, emotion, intensity, seed, pauses):
         raise ValueError(f"intensity must be ({n},) like the prosody, not {intensity.shape}")
     if not np.isfinite(intensity).all() or intensity.min(initial=0) < 0 or intensity.max(initial=0) > 1:
         raise IntensityError("intensity must be finite and between 0 and 1; clip or rescale the curve")
-    if emotion is not None:
+    if isinstance(emotion, str):
         emotion = canonical_emotion(emotion)
     if pauses is not None:
         pauses = [float(p) for p in pauses]
@@ -358,13 +360,24 @@ def speech_envelope(voiced: np.ndarray, fps: float) -> np.ndarray:
     return REST_FLOOR + (1 - REST_FLOOR) * smooth
 
 
-def posture(emotion: str | None, rng: np.random.Generator) -> np.ndarray:
-    """(3,) degrees at intensity 1: :data:`POSTURE_DEG` with yaw and roll on a side drawn from
-    ``rng``; zeros for None (free text)."""
-    if emotion is None:
-        return np.zeros(3)
+def postures(emotions, rng: np.random.Generator) -> np.ndarray:
+    """(K, 3) degrees at intensity 1 of each emotion: :data:`POSTURE_DEG` with yaw and roll on one
+    side for the take, drawn from ``rng``; zeros for None (free text)."""
+    out = np.zeros((len(emotions), 3))
+    if all(emotion is None for emotion in emotions):
+        return out
     side = rng.choice([-1.0, 1.0])
-    return np.asarray(POSTURE_DEG[emotion]) * np.array([1.0, side, side])
+    for k, emotion in enumerate(emotions):
+        if emotion is not None:
+            out[k] = np.asarray(POSTURE_DEG[emotion]) * np.array([1.0, side, side])
+    return out
+
+
+def _emotion_mix(emotion, times: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """The emotions (K,) and their (T, K) mix: one emotion's is a column of ones."""
+    if hasattr(emotion, "mix"):
+        return emotion.names, emotion.mix(times)
+    return (emotion,), np.ones((len(times), 1))
 
 
 def pauses_in_voicing(voiced: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:

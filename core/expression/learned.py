@@ -18,7 +18,7 @@ from ..audio.features import to_frame_grid
 from ..audio.frontends import checkpoint_features
 from ..channels import ARKIT_CHANNELS
 from ..checkpoints import load_checkpoint
-from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition
+from ..emotion.adapter import AdapterConfig, EmotionAdapter, emotion_condition, slerp
 from ..emotion.text import text_encoder
 from ..errors import IntensityError
 from .engine import Expression
@@ -83,19 +83,26 @@ class LearnedEngine:
             return self._emb[emotion.name]
         return text_encoder(self.a_ckpt["meta"]["text_encoder"], *self.clip).encode([emotion.text])[0]
 
-    def generate(self, speech, emotion, intensity: np.ndarray, seed: int = 0) -> Expression:
+    def generate(self, speech, track, intensity: np.ndarray, seed: int = 0) -> Expression:
         """Lip-synced emotional expression.
+
+        With an emotion track, each emotion's feature M(z, f_e) (one z for the take) gives a
+        direction, and the direction of every frame is the spherical interpolation from the one
+        that holds to the next (:meth:`EmotionTrack.takeovers`); the norm stays t(L̂) of the
+        intensity times the track's presence (neutral is the origin), so type and intensity stay
+        separable.
 
         Args:
             speech: ``core.audio.speech.Speech`` (T frames at ``speech.fps``).
-            emotion: ``core.emotion.vocabulary.Emotion`` (one of the 8, a synonym or free text).
+            track: ``core.emotion.track.EmotionTrack`` (each emotion one of the 8, a synonym or
+                free text).
             intensity: (T,) in [0, 1], the frame-wise intensity.
             seed: seeds M's normal sample z.
 
         Returns:
             :class:`Expression`: weights (T, 52) in [0, 1] with the eye channels at 0 (T learned
             none: the capture's eye channels are empty), and the re-normalised emotion latent
-            (T, 896), all zeros for neutral.
+            (T, 896): norm t(L̂ · presence) per frame, zero where the take is neutral.
 
         Raises:
             IntensityError: ``intensity`` has the wrong length or leaves [0, 1].
@@ -109,17 +116,43 @@ class LearnedEngine:
         x, model_fps = checkpoint_features(speech, self.t_ckpt, self.hubert_dir)
         x = torch.from_numpy(x)[None].to(self.device)
         m = x.shape[1]
-        curve = torch.from_numpy(to_frame_grid(intensity, m, model_fps, 1.0 / speech.fps))[None].to(self.device)
-        emb = self.text_embedding(emotion)
+        embeddings = np.stack([self.text_embedding(emotion) for emotion in track.emotions])  # (K, E)
         with torch.no_grad():
             z = torch.randn(1, self.adapter.cfg.z_dim, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
-            feature = self.adapter(z, torch.from_numpy(emb)[None].to(self.device))
-            neutral = torch.tensor([emotion.name == "neutral"], device=self.device)
-            latent = emotion_condition(self.transformer.cfg.intensity_mode, feature, curve, neutral)  # (1, M, 896)
+            features = self.adapter(z.expand(len(embeddings), -1), torch.from_numpy(embeddings).to(self.device))  # (K, 896)
+            model_curve = to_frame_grid(intensity, m, model_fps, 1.0 / speech.fps)
+            latent = self._latent(track, features, np.arange(m) / model_fps, model_curve)  # (1, M, 896)
             weights = self._run_transformer(x, latent)
+            # The clip's latent on its own grid, so its norm is exactly t(L̂) of the clip's intensity.
+            clip_latent = self._latent(track, features, np.arange(n) / speech.fps, intensity)[0].cpu().numpy()
         weights = to_frame_grid(weights, n, speech.fps, 1.0 / model_fps)
         weights[:, EYE_CHANNELS] = 0.0
-        return Expression(weights, to_frame_grid(latent[0].cpu().numpy(), n, speech.fps, 1.0 / model_fps))
+        return Expression(weights, clip_latent)
+
+    def _latent(self, track, features: torch.Tensor, times: np.ndarray, intensity: np.ndarray) -> torch.Tensor:
+        """(1, T, 896) T's emotion input at ``times`` (T,) seconds for ``intensity`` (T,): the
+        track's direction per frame, the norm t(L̂ · presence)."""
+        presence = track.presence(times)
+        feature = features[:1] if len(track.emotions) == 1 else self._track_features(track, features, times)
+        curve = torch.from_numpy((np.asarray(intensity, np.float64) * presence).astype(np.float32))[None].to(self.device)
+        neutral = torch.from_numpy(presence == 0)[None].to(self.device)
+        return emotion_condition(self.transformer.cfg.intensity_mode, feature, curve, neutral)
+
+    def _track_features(self, track, features: torch.Tensor, times: np.ndarray) -> torch.Tensor:
+        """(1, M, 896) per-frame features of an emotion track: each emotion's direction taken over
+        by spherical interpolation, the norm blended linearly; neutral entries turn nothing (their
+        fade is the presence's)."""
+        features = features.cpu().numpy().astype(np.float64)
+        norms = np.linalg.norm(features, axis=1)
+        units = features / np.maximum(norms, 1e-6)[:, None]
+        emotional = [k for k, name in enumerate(track.names) if name != "neutral"] or [0]
+        takeovers = track.takeovers(times)
+        direction = np.repeat(units[emotional[0]][None], len(times), axis=0)
+        norm = np.full(len(times), norms[emotional[0]])
+        for k in emotional[1:]:
+            direction = slerp(direction, units[k], takeovers[:, k])
+            norm = (1 - takeovers[:, k]) * norm + takeovers[:, k] * norms[k]
+        return torch.from_numpy((direction * norm[:, None]).astype(np.float32))[None].to(self.device)
 
     def _run_transformer(self, x: torch.Tensor, latent: torch.Tensor) -> np.ndarray:
         """T over overlapping chunks, cross-faded, so memory stays flat on long recordings."""

@@ -211,13 +211,14 @@ class PhoneticEngine:
     needs_phones = True
     free_text = False
 
-    def generate(self, speech, emotion, intensity: np.ndarray, seed: int = 0) -> Expression:
+    def generate(self, speech, track, intensity: np.ndarray, seed: int = 0) -> Expression:
         """Animate a recording: visemes, the emotion's FACS direction scaled by the intensity, and
-        brow raises on pitch accents.
+        brow raises on pitch accents. With an emotion track the FACS directions are blended frame
+        by frame with the track's mix (:meth:`EmotionTrack.mix`).
 
         Args:
             speech: ``core.audio.speech.Speech`` with its phones.
-            emotion: ``core.emotion.vocabulary.Emotion`` naming one of the 8 MEAD emotions.
+            track: ``core.emotion.track.EmotionTrack`` whose emotions are among the 8 MEAD emotions.
             intensity: (T,) in [0, 1], the frame-wise emotion intensity.
             seed: unused (the engine is deterministic); the eye layer takes the seed.
 
@@ -228,10 +229,13 @@ class PhoneticEngine:
         Raises:
             EmotionError: free text, which this engine cannot read.
         """
-        if emotion.name is None:
-            raise EmotionError(f"the phonetic engine reads the 8 emotions and their synonyms, not {emotion.text!r}; "
+        free = [e.text for e in track.emotions if e.name is None]
+        if free:
+            raise EmotionError(f"the phonetic engine reads the 8 emotions and their synonyms, not {free[0]!r}; "
                                "choose one of them, or use the learned engine for free text")
         mouth = mouth_track(list(speech.phones), speech.prosody.loudness, speech.fps)
-        emotion_weights = np.asarray(intensity, np.float32)[:, None] * emotion_direction(emotion.name)[None, :]
+        directions = np.stack([emotion_direction(name) for name in track.names])  # (K, 52)
+        mix = track.mix(frame_times(speech.num_frames, speech.fps)).astype(np.float32)  # (T, K)
+        emotion_weights = np.asarray(intensity, np.float32)[:, None] * (mix @ directions)
         weights = combine(mouth, emotion_weights, prosodic_brows(speech.prosody, speech.fps))
         return Expression(weights, np.zeros((len(weights), 0), np.float32))
