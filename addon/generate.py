@@ -34,12 +34,14 @@ class GenerateOptions:
         target: the object to animate by name, or "" for the active object.
         audio: an audio file, or "" when ``strip`` names a sound strip.
         strip: a sound strip of the scene, or "".
-        emotion: one of the 8, a synonym, or free text.
+        emotion: one of the 8, a synonym, or free text: the emotion from the take's start until
+            the first ``emotion:`` timeline marker (:func:`emotion_track`).
         intensity: "audio", "keyed" (the scene's keyed Intensity) or a number in [0, 1] as text.
         engine: an engine name, or "DEFAULT" for the preferences' choice.
         seed: the random seed.
         transcript: the words spoken, or "" to recognise them.
         head_motion: key the head's motion on the rig's neck or head bone.
+        transition: seconds over which one emotion eases into the next at a marker.
     """
 
     target: str
@@ -51,6 +53,7 @@ class GenerateOptions:
     seed: int
     transcript: str
     head_motion: bool = True
+    transition: float = 0.3
 
 
 class GenerateSession:
@@ -92,7 +95,8 @@ class GenerateSession:
         engine = options.engine
         if engine == "DEFAULT":
             engine = prefs.default_engine if prefs else DEFAULT_ENGINE
-        request = Request(audio=audio, emotion=options.emotion, intensity=intensity, fps=fps,
+        request = Request(audio=audio, emotion=emotion_track(scene, options.emotion, frame_start, fps),
+                          transition=options.transition, intensity=intensity, fps=fps,
                           seed=options.seed, engine=engine, transcript=options.transcript or None,
                           head_motion=options.head_motion,
                           settings=core_settings(prefs).to_dict())
@@ -181,7 +185,32 @@ def gather_options(operator, scene) -> GenerateOptions:
         seed=operator.seed if given("seed") else panel.seed,
         transcript=operator.transcript if given("transcript") else panel.transcript.strip(),
         head_motion=operator.head_motion if given("head_motion") else panel.head_motion,
+        transition=operator.transition if given("transition") else panel.transition,
     )
+
+
+MARKER_PREFIX = "emotion:"
+"""Timeline markers named ``emotion:angry`` (or ``emotion: quietly furious``) change the emotion."""
+
+
+def emotion_track(scene, emotion: str, frame_start: int, fps: float):
+    """The take's emotion: ``emotion`` alone, or, when the scene has ``emotion:`` timeline markers
+    after ``frame_start``, ``[(emotion, 0.0), (marked emotion, seconds into the audio), …]`` (a
+    marker on the take's first frame replaces ``emotion``).
+
+    Raises:
+        EmotionError: a marker names no emotion.
+    """
+    marks = sorted((m.frame, m.name[len(MARKER_PREFIX):].strip()) for m in scene.timeline_markers
+                   if m.name.lower().startswith(MARKER_PREFIX) and m.frame >= frame_start)
+    if not marks:
+        return emotion
+    empty = [frame for frame, words in marks if not words]
+    if empty:
+        raise EmotionError(f"the timeline marker on frame {empty[0]} names no emotion: rename it 'emotion:angry' "
+                           "(any of the 8, a synonym, or free text with the learned engine)")
+    track = [] if marks[0][0] == frame_start else [(emotion, 0.0)]
+    return track + [(words, (frame - frame_start) / fps) for frame, words in marks]
 
 
 def resolve_audio(scene, options: GenerateOptions):

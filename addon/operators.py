@@ -9,14 +9,14 @@ into ``self.report({'ERROR'}, …)``.
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..core.emotion.vocabulary import MEAD_EMOTIONS
 from ..core.errors import EmoflameError
 from ..core.expression import ENGINES
 from ..core.worker import JobCancelled, JobError
 from . import rigs
-from .generate import ACTIVE, GenerateSession, gather_options
+from .generate import ACTIVE, MARKER_PREFIX, GenerateSession, gather_options
 from .preferences import get_preferences
 from .takes import clear_takes
 
@@ -42,6 +42,8 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
     seed: IntProperty(name="Seed", min=0, default=0)
     head_motion: BoolProperty(name="Head Motion", description="Key nods, sway and posture on the neck or head bone",
                               default=True)
+    transition: FloatProperty(name="Transition", description="Seconds over which the emotion eases into the next "
+                              "at an 'emotion:' timeline marker", min=0.0, max=10.0, default=0.3)
     transcript: StringProperty(name="Transcript", description="The words spoken (optional; aligns instead of recognising)")
 
     @classmethod
@@ -123,6 +125,30 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
         wm.emoflame_progress = 0.0
         if context.workspace:
             context.workspace.status_text_set(None)
+
+
+class EMOFLAME_OT_add_emotion_marker(bpy.types.Operator):
+    """Mark the current frame: the emotion changes here to the panel's emotion (a timeline marker
+    'emotion:<name>' that Generate reads)"""
+
+    bl_idname = "emoflame.add_emotion_marker"
+    bl_label = "Emotion Changes Here"
+    bl_options = {"REGISTER", "UNDO"}
+
+    emotion: StringProperty(name="Emotion", description="The emotion from this frame on; the panel's when empty")
+
+    def execute(self, context):
+        scene = context.scene
+        panel = scene.emoflame
+        emotion = self.emotion.strip() or (panel.emotion_text.strip() if panel.emotion == "FREE_TEXT" else panel.emotion)
+        if not emotion:
+            self.report({"ERROR"}, "emoflame: the free-text emotion is empty: describe it or pick one of the 8")
+            return {"CANCELLED"}
+        for marker in [m for m in scene.timeline_markers if m.frame == scene.frame_current
+                       and m.name.lower().startswith(MARKER_PREFIX)]:
+            scene.timeline_markers.remove(marker)
+        scene.timeline_markers.new(f"{MARKER_PREFIX}{emotion}", frame=scene.frame_current)
+        return {"FINISHED"}
 
 
 class EMOFLAME_OT_cancel(bpy.types.Operator):
@@ -230,5 +256,6 @@ class EMOFLAME_OT_add_flame_head(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (EMOFLAME_OT_generate, EMOFLAME_OT_cancel, EMOFLAME_OT_clear_takes, EMOFLAME_OT_add_avatar,
+classes = (EMOFLAME_OT_generate, EMOFLAME_OT_add_emotion_marker, EMOFLAME_OT_cancel, EMOFLAME_OT_clear_takes,
+           EMOFLAME_OT_add_avatar,
            EMOFLAME_OT_add_flame_head)

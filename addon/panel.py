@@ -53,6 +53,9 @@ class EMOFLAME_PT_main(bpy.types.Panel):
         col.prop(settings, "emotion")
         if settings.emotion == "FREE_TEXT":
             col.prop(settings, "emotion_text")
+        row = col.row(align=True)
+        row.operator("emoflame.add_emotion_marker", icon="MARKER_HLT")
+        row.prop(settings, "transition", text="")
         col.prop(settings, "intensity_mode")
         if settings.intensity_mode != "audio":
             row = col.row(align=True)

@@ -59,6 +59,10 @@ class EmoflameSettings(bpy.types.PropertyGroup):
     )
     seed: IntProperty(name="Seed", description="Changes blinks, eye movement, head motion and the emotion sample",
                       min=0, default=0)
+    transition: FloatProperty(
+        name="Transition (s)", description="Seconds over which the emotion eases into the next at an 'emotion:' "
+        "timeline marker", min=0.0, max=10.0, default=0.3,
+    )
     head_motion: BoolProperty(name="Head Motion", description="Nods on accents, sway and the emotion's posture, "
                               "keyed on the rig's neck or head bone", default=True)
 

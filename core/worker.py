@@ -40,13 +40,15 @@ class Request:
 
     Attributes:
         audio: path of the recording.
-        emotion: the words asked for ("happy", "quietly furious").
+        emotion: the words asked for ("happy", "quietly furious"), or an emotion track as
+            ``[[words, seconds], …]``.
         intensity: "audio", a constant in [0, 1], or one value per frame (list of T floats).
         fps: frames per second of the clip (the scene's).
         seed: random seed for blinks, gaze and the emotion sample.
         engine: "phonetic" or "learned".
         transcript: the words spoken, or None to recognise them.
         head_motion: give the head its motion (nods, sway, posture).
+        transition: seconds over which one emotion of a track eases into the next.
         settings: ``core.settings.Settings.to_dict()``: device and weight folders.
     """
 
@@ -58,6 +60,7 @@ class Request:
     engine: str = "phonetic"
     transcript: str | None = None
     head_motion: bool = True
+    transition: float = 0.3
     settings: dict = field(default_factory=dict)
 
     def animate_kwargs(self) -> dict:
@@ -75,6 +78,7 @@ class Request:
             intensity = np.asarray(intensity, dtype=np.float32)
         return dict(audio=self.audio, emotion=self.emotion, intensity=intensity, transcript=self.transcript,
                     fps=self.fps, seed=self.seed, engine=self.engine, head_motion=bool(self.head_motion),
+                    transition=self.transition,
                     settings=Settings.from_dict(self.settings))
 
 

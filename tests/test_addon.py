@@ -464,6 +464,35 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
     assert "UNDO" in ext("addon.operators").EMOFLAME_OT_generate.bl_options
 
 
+def test_emotion_markers_on_the_timeline_become_the_takes_emotion_track(ext, scene, speech, monkeypatch):
+    import bpy
+
+    bpy.ops.emoflame.add_avatar()
+    scene.emoflame.audio_path, scene.emoflame.emotion, scene.emoflame.transition = str(speech), "neutral", 0.5
+    scene.render.fps, scene.render.fps_base, scene.frame_start = 25, 1.0, 11
+    scene.frame_current = 61  # 2 s after the take's first frame
+    assert bpy.ops.emoflame.add_emotion_marker(emotion="angry") == {"FINISHED"}
+    scene.frame_current = 86
+    scene.emoflame.emotion = "sad"
+    assert bpy.ops.emoflame.add_emotion_marker() == {"FINISHED"}  # the panel's emotion
+    scene.timeline_markers.new("chapter 2", frame=70)  # not an emotion marker
+    scene.timeline_markers.new("emotion:happy", frame=5)  # before the take: ignored
+    scene.emoflame.emotion = "neutral"
+    seen = []
+
+    def run(**kwargs):
+        seen.append(kwargs)
+        return _clip(ext, frames=100)
+
+    _stub_core(ext, monkeypatch, run)
+    assert bpy.ops.emoflame.generate("EXEC_DEFAULT") == {"FINISHED"}
+    assert seen[0]["emotion"] == [("neutral", 0.0), ("angry", 2.0), ("sad", 3.0)] and seen[0]["transition"] == 0.5
+    # and the core reads that track
+    track = ext("core.emotion.track").read_emotion_track(seen[0]["emotion"])
+    assert track.names == ("neutral", "angry", "sad") and track.starts == (0.0, 2.0, 3.0)
+    scene.timeline_markers.clear()
+
+
 def test_switching_the_device_preference_reaches_the_next_generate(ext, scene, speech, monkeypatch):
     import bpy
 
