@@ -29,8 +29,9 @@ MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
 ``tokenizer.json`` faster-whisper would fetch a tokenizer from the Hugging Face hub."""
 
 COMPUTE_TYPE = "int8"
-"""CTranslate2 weights quantised to 8 bits on the CPU: tiny.en loads in 0.4 s and runs at a
-real-time factor of 0.03-0.04 on 2 cores for 25-73 s prompts (benchmarks/bench_recognition.py)."""
+"""CTranslate2 weights quantised to 8 bits on the CPU: tiny.en loads in 0.2-0.4 s and takes about
+2 CPU-seconds per minute of speech (benchmarks/bench_recognition.py)."""
+
 
 @dataclass(frozen=True)
 class Word:
@@ -137,8 +138,8 @@ def transcribe(samples: np.ndarray, model: str | os.PathLike | None = None, *,
     """Recognise the words of a recording with Whisper.
 
     Settings: greedy decoding (beam 1) at temperature 0 only, so that the same audio always
-    gives the same words; each 30 s window decoded without the previous window's text (that
-    conditioning makes tiny models repeat themselves); Silero VAD (shipped inside the
+    gives the same words; each 30 s window decoded without the previous window's text (so that
+    one misheard window cannot lead the next into a repetition loop); Silero VAD (shipped inside the
     faster-whisper wheel) first, which keeps Whisper from inventing words for noise; English
     forced for .en models, detected for multilingual ones.
 
