@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from ..core.errors import EmotionError, IntensityError, RigError
+from ..core.errors import EmotionError, IntensityError, RigError, TranscriptError
 from ..core.expression import DEFAULT_ENGINE
 from ..core.settings import Settings
 from ..core.validate import unit_interval
@@ -39,7 +39,7 @@ class GenerateOptions:
         intensity: "audio", "keyed" (the scene's keyed Intensity) or a number in [0, 1] as text.
         engine: an engine name, or "DEFAULT" for the preferences' choice.
         seed: the random seed.
-        transcript: the words spoken, or "" to recognise them.
+        transcript: the words spoken, "auto" (recognise them) or "none" (phones only).
         head_motion: key the head's motion on the rig's neck or head bone.
         transition: seconds over which one emotion eases into the next at a marker.
     """
@@ -97,7 +97,7 @@ class GenerateSession:
             engine = prefs.default_engine if prefs else DEFAULT_ENGINE
         request = Request(audio=audio, emotion=emotion_track(scene, options.emotion, frame_start, fps),
                           transition=options.transition, intensity=intensity, fps=fps,
-                          seed=options.seed, engine=engine, transcript=options.transcript or None,
+                          seed=options.seed, engine=engine, transcript=options.transcript or "auto",
                           head_motion=options.head_motion,
                           settings=core_settings(prefs).to_dict())
         job = start_job(request, prefs.run_mode if prefs else "AUTO", bpy.path.abspath(prefs.python_path) if prefs else "")
@@ -154,7 +154,7 @@ def core_settings(prefs) -> Settings:
     if prefs is None:
         return Settings.from_environment()
     return Settings(device=prefs.device, hubert_dir=_absolute(prefs.hubert_dir),
-                    clip_checkpoint=_absolute(prefs.clip_checkpoint))
+                    clip_checkpoint=_absolute(prefs.clip_checkpoint), whisper_model=_absolute(prefs.whisper_dir))
 
 
 def _absolute(path: str) -> str:
@@ -183,10 +183,24 @@ def gather_options(operator, scene) -> GenerateOptions:
         target=operator.target, audio=audio, strip=strip, emotion=emotion, intensity=intensity,
         engine=operator.engine if given("engine") else panel.engine,
         seed=operator.seed if given("seed") else panel.seed,
-        transcript=operator.transcript if given("transcript") else panel.transcript.strip(),
+        transcript=operator.transcript if given("transcript") else _panel_transcript(panel),
         head_motion=operator.head_motion if given("head_motion") else panel.head_motion,
         transition=operator.transition if given("transition") else panel.transition,
     )
+
+
+def _panel_transcript(panel) -> str:
+    """The panel's Words: "auto", "none", or the typed transcript.
+
+    Raises:
+        TranscriptError: Typed with nothing typed.
+    """
+    if panel.transcript_mode != "TEXT":
+        return panel.transcript_mode.lower()
+    if not panel.transcript.strip():
+        raise TranscriptError("Words is set to Typed but the transcript is empty: type what is said, or choose "
+                              "Automatic")
+    return panel.transcript.strip()
 
 
 MARKER_PREFIX = "emotion:"

@@ -44,7 +44,8 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
                               default=True)
     transition: FloatProperty(name="Transition", description="Seconds over which the emotion eases into the next "
                               "at an 'emotion:' timeline marker", min=0.0, max=10.0, default=0.3)
-    transcript: StringProperty(name="Transcript", description="The words spoken (optional; aligns instead of recognising)")
+    transcript: StringProperty(name="Transcript", description="The words spoken, 'auto' (recognise them, the "
+                               "default) or 'none' (phones only)")
 
     @classmethod
     def poll(cls, context):

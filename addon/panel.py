@@ -47,7 +47,9 @@ class EMOFLAME_PT_main(bpy.types.Panel):
             col.prop_search(settings, "sound_strip", context.scene.sequence_editor, "strips_all", text="Strip")
         else:
             col.label(text="The scene has no sound strips", icon="INFO")
-        col.prop(settings, "transcript")
+        col.prop(settings, "transcript_mode")
+        if settings.transcript_mode == "TEXT":
+            col.prop(settings, "transcript")
 
         col = layout.column()
         col.prop(settings, "emotion")

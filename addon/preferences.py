@@ -53,6 +53,10 @@ class EmoflamePreferences(bpy.types.AddonPreferences):
         "for the CLIP text encoder (optional: free text works without it)",
         subtype="FILE_PATH",
     )
+    whisper_dir: StringProperty(
+        name="Whisper Model", description="A local faster-whisper model folder for automatic transcripts "
+        "(optional: Whisper tiny.en ships with emoflame)", subtype="DIR_PATH",
+    )
     flame_model: StringProperty(
         name="FLAME Model File",
         description="Your FLAME model (generic_model.pkl, flame2023.pkl, flame2023_Open.pkl); optional, "
@@ -74,6 +78,7 @@ class EmoflamePreferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Optional Weights")
         col.prop(self, "hubert_dir")
         col.prop(self, "clip_checkpoint")
+        col.prop(self, "whisper_dir")
         col.prop(self, "flame_model")
 
 

@@ -53,9 +53,17 @@ class EmoflameSettings(bpy.types.PropertyGroup):
         + [(name, name.capitalize(), description) for name, description in ENGINES.items()],
         default="DEFAULT",
     )
+    transcript_mode: EnumProperty(
+        name="Words",
+        items=(
+            ("AUTO", "Automatic", "Recognise the words (Whisper, no download) and align the lips to them"),
+            ("TEXT", "Typed", "Align the lips to the words typed below (the most accurate)"),
+            ("NONE", "None", "Recognise phones only (no words)"),
+        ),
+        default="AUTO",
+    )
     transcript: StringProperty(
-        name="Transcript", description="The words spoken (optional): the lips are then aligned to them "
-        "instead of recognised, which is more accurate",
+        name="Transcript", description="The words spoken: the lips are aligned to them",
     )
     seed: IntProperty(name="Seed", description="Changes blinks, eye movement, head motion and the emotion sample",
                       min=0, default=0)

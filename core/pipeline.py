@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .audio.features import frame_times
 from .audio.load import SAMPLE_RATE, load_audio
-from .audio.speech import analyse_speech
+from .audio.speech import AUTO, NONE, analyse_speech, is_transcript_mode
 from .audio.transcript import read_transcript
 from .channels import ARKIT_CHANNELS
 from .clip import AnimationClip
@@ -35,7 +35,7 @@ MAX_FPS = 240.0
 
 
 def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float | np.ndarray = "audio",
-            transcript: str | None = None, fps: float = 25.0, seed: int = 0, engine: str = DEFAULT_ENGINE,
+            transcript: str | None = "auto", fps: float = 25.0, seed: int = 0, engine: str = DEFAULT_ENGINE,
             head_motion: bool = True, transition: float = DEFAULT_TRANSITION_S, progress: bool = True,
             settings: Settings | None = None) -> AnimationClip:
     """Turn a recording into emotional, lip-synced facial animation.
@@ -52,9 +52,11 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
             intensity predictor P, Xu et al. Sec. 3.2, for either engine), a constant in [0, 1],
             a (T,) array in [0, 1], or the path of a CSV curve of ``time,intensity`` or
             ``frame,intensity`` rows (see :func:`core.intensity.control.read_curve`).
-        transcript: the words spoken, inline or as the path of a text file; the phonetic
-            engine then aligns its phones to them instead of recognising them (more accurate lip
-            sync); the learned engine reads only the audio.
+        transcript: ``"auto"`` (default; None alike): the phonetic engine aligns its phones to
+            the words Whisper recognises (:mod:`core.audio.recognition`), falling back to phone
+            recognition, with the reason in ``meta["phones"]``, when it finds none or they do not
+            align; ``"none"``: phone recognition; or the words spoken, inline or as the path of a
+            text file, to align to. The learned engine reads only the audio.
         fps: frames per second of the animation, 1 to 240.
         seed: seeds everything random (blinks, gaze, P's prior sample, M's z): the same seed
             gives the same clip.
@@ -93,7 +95,10 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
     if track.intensities is not None and not is_audio_control(intensity):
         raise IntensityError("the emotion track file gives the intensity in its third column; leave the intensity "
                              "at 'audio', or drop the track's intensity column")
-    text = read_transcript(transcript) if transcript is not None and kind.needs_phones else None
+    if transcript is None or is_transcript_mode(transcript, AUTO) or is_transcript_mode(transcript, NONE):
+        words = transcript
+    else:
+        words = read_transcript(transcript) if kind.needs_phones else None
     from_audio = is_audio_control(intensity)
     started = time.perf_counter()
     steps = tqdm(total=4, desc="emoflame", unit="step", disable=not progress, leave=False)
@@ -104,8 +109,9 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
         samples, _ = load_audio(audio)
         _check_track_fits(track, len(samples) / SAMPLE_RATE)
         steps.update()
-        steps.set_postfix_str(("aligning phones" if text else "recognising phones") if kind.needs_phones else "prosody")
-        speech = analyse_speech(samples, fps, phones=kind.needs_phones, transcript=text, progress=progress)
+        steps.set_postfix_str(_speech_step(kind.needs_phones, words))
+        speech = analyse_speech(samples, fps, phones=kind.needs_phones, transcript=words,
+                                whisper_model=settings.whisper_model, progress=progress)
         steps.update()
         steps.set_postfix_str("intensity")
         times = frame_times(speech.num_frames, fps)
@@ -128,6 +134,7 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
             "engine": engine, "seed": int(seed),
             "emotion_class": " → ".join(e.name or e.text for e in track.emotions),
             "intensity": _describe(intensity), "phones": speech.phone_source,
+            **({"transcript": speech.transcript} if speech.transcript else {}),
             "intensity_source": ("emotion track file" if track.intensities is not None
                                  else "learned predictor P" if from_audio else "given"),
             "seconds": round(time.perf_counter() - started, 3),
@@ -146,6 +153,15 @@ def _check_track_fits(track, duration: float) -> None:
         words, start = late[0]
         raise EmotionError(f"the emotion track's {words!r} starts at {start:g} s but the recording is {duration:.2f} s "
                            "long; give times within the recording")
+
+
+def _speech_step(needs_phones: bool, words) -> str:
+    """The progress bar's name for the speech analysis."""
+    if not needs_phones:
+        return "prosody"
+    if words is None or is_transcript_mode(words, AUTO):
+        return "transcribing and aligning"
+    return "recognising phones" if is_transcript_mode(words, NONE) else "aligning phones"
 
 
 def _intensity_predictor(settings: Settings):

@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "hubert_dir": "EMOFLAME_HUBERT",
     "clip_checkpoint": "EMOFLAME_CLIP",
     "clip_arch": "EMOFLAME_CLIP_ARCH",
+    "whisper_model": "EMOFLAME_WHISPER",
 }
 """The environment variable behind each setting, for the command line and the Python API."""
 
@@ -36,6 +37,8 @@ class Settings:
         hubert_dir: a local HuBERT folder (``from_pretrained`` layout), or "" for none.
         clip_checkpoint: a local open_clip checkpoint for the CLIP text encoder, or "".
         clip_arch: the open_clip architecture of that checkpoint.
+        whisper_model: a local faster-whisper model folder for automatic transcripts, or "" for the
+            bundled Whisper tiny.en.
 
     Raises:
         SettingsError: on construction, for an unknown device or a value that is not text.
@@ -45,6 +48,7 @@ class Settings:
     hubert_dir: str = ""
     clip_checkpoint: str = ""
     clip_arch: str = "ViT-B-32"
+    whisper_model: str = ""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -58,8 +62,8 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: dict | None = None) -> "Settings":
-        """The settings that ``$EMOFLAME_DEVICE``, ``$EMOFLAME_HUBERT``, ``$EMOFLAME_CLIP`` and
-        ``$EMOFLAME_CLIP_ARCH`` give (defaults where unset).
+        """The settings that ``$EMOFLAME_DEVICE``, ``$EMOFLAME_HUBERT``, ``$EMOFLAME_CLIP``,
+        ``$EMOFLAME_CLIP_ARCH`` and ``$EMOFLAME_WHISPER`` give (defaults where unset).
 
         Raises:
             SettingsError: an unknown ``$EMOFLAME_DEVICE``.

@@ -435,7 +435,7 @@ def test_generate_steps_write_nothing_until_finish_then_one_take(ext, scene, spe
     bpy.ops.emoflame.add_avatar()
     settings = scene.emoflame
     settings.audio_path, settings.emotion, settings.intensity_mode, settings.intensity = str(speech), "sad", "CONSTANT", 0.3
-    settings.transcript = " and you always want to see it in the superlative degree "
+    settings.transcript_mode, settings.transcript = "TEXT", " and you always want to see it in the superlative degree "
     scene.render.fps, scene.render.fps_base = 30, 1.0
     seen = {}
 

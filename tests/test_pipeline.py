@@ -59,7 +59,7 @@ def test_same_seed_same_clip(happy, wav):
 def test_recognised_phones_and_intensity_controls(wav, tmp_path):
     curve = tmp_path / "ramp.csv"
     curve.write_text("time,intensity\n0,0\n4,1\n")
-    ramp = animate(wav, emotion="sad", intensity=curve, fps=30, progress=False)  # no transcript: recognised
+    ramp = animate(wav, emotion="sad", intensity=curve, fps=30, transcript="none", progress=False)  # recognised phones
     assert ramp.meta["phones"] == "recognised" and ramp.num_frames == 120
     assert np.allclose(ramp.intensity, np.clip(np.arange(120) / 30 / 4, 0, 1), atol=1e-6)
     brow = ramp.channel("browInnerUp")  # AU1 of sadness follows the ramp
@@ -100,3 +100,31 @@ def test_audio_intensity_comes_from_the_learned_predictor_for_both_engines(wav):
     assert phonetic.meta["intensity_source"] == learned.meta["intensity_source"] == "learned predictor P"
     np.testing.assert_allclose(phonetic.intensity, learned.intensity)
     assert phonetic.intensity.std() > 0.05  # frame-wise, not a constant
+
+
+def test_the_words_are_recognised_and_aligned_by_default_and_recognition_failing_falls_back(wav, monkeypatch, tmp_path):
+    auto = animate(wav, emotion="neutral", intensity=0.0, progress=False)
+    assert auto.meta["phones"] == "aligned to the automatic transcript"
+    assert "superlative degree" in auto.meta["transcript"]  # Whisper tiny.en hears the line word for word
+    assert auto.channel("jawOpen")[58:62].max() < 0.06  # the P of "superlative" closes without a typed transcript
+    none = animate(wav, emotion="neutral", intensity=0.0, transcript="none", progress=False)
+    assert none.meta["phones"] == "recognised" and "transcript" not in none.meta
+    from emoflame.core.audio import recognition
+    from emoflame.core.errors import ModelFileError, TranscriptError
+
+    def deaf(*args, **kwargs):
+        raise TranscriptError("no speech was recognised in the recording; give the transcript")
+
+    monkeypatch.setattr(recognition, "transcribe", deaf)
+    fallback = animate(wav, emotion="neutral", intensity=0.0, progress=False)
+    assert fallback.meta["phones"] == "recognised (the automatic transcript failed: no speech was recognised in the recording)"
+    np.testing.assert_array_equal(fallback.weights, none.weights)
+    monkeypatch.undo()
+    with pytest.raises(ModelFileError, match="Whisper model folder not found"):
+        animate(wav, progress=False, settings=emoflame_settings(whisper_model=str(tmp_path / "nowhere")))
+
+
+def emoflame_settings(**values):
+    from emoflame.core.settings import Settings
+
+    return Settings(**values)

@@ -1,9 +1,10 @@
 """What the speech analysis finds in a recording, once, for every engine and every layer.
 
 :func:`analyse_speech` runs the prosody (loudness, pitch) and, for engines that need them, the
-phones (forced alignment to a transcript, or phone recognition with the bilabial check of
-:mod:`.closures`); the result, a :class:`Speech`, is what the expression engines and the eye and
-head layers read.
+phones: forced alignment to the transcript given, or to an automatic transcript (Whisper,
+:mod:`.recognition`) by default, or phone recognition with the bilabial check of
+:mod:`.closures` when there are no words (or recognising them failed). The result, a
+:class:`Speech`, is what the expression engines and the eye and head layers read.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import logging
+
+from ..errors import ModelFileError, TranscriptError
 from .closures import confirm_bilabials
 from .features import Prosody, num_frames, prosody
 from .load import SAMPLE_RATE
 from .phones import Phone, align_phones, recognise_phones
+
+log = logging.getLogger(__name__)
+
+AUTO, NONE = "auto", "none"
+"""The transcript modes: words recognised by Whisper (the default), or none (phone recognition)."""
 
 PAUSE_S = 0.2
 """Seconds: the shortest silence that counts as a pause (a phrase boundary)."""
@@ -31,8 +40,10 @@ class Speech:
         num_frames: T.
         prosody: loudness, F0 and voicing, each (T,).
         phones: contiguous phones covering the recording, or None when no engine needed them.
-        phone_source: how the phones were found: ``"aligned to transcript"``, ``"recognised"`` or
-            ``"none"``.
+        phone_source: how the phones were found: ``"aligned to transcript"``, ``"aligned to the
+            automatic transcript"``, ``"recognised"``, ``"recognised (…why the automatic transcript
+            was not used)"`` or ``"none"``.
+        transcript: the words the phones are aligned to, or "".
     """
 
     samples: np.ndarray
@@ -41,6 +52,7 @@ class Speech:
     prosody: Prosody
     phones: tuple[Phone, ...] | None = None
     phone_source: str = "none"
+    transcript: str = ""
     _features: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -86,24 +98,57 @@ def speech_phones(samples: np.ndarray, transcript: str | None = None, progress: 
     return confirm_bilabials(samples, recognise_phones(samples, progress))
 
 
-def analyse_speech(samples: np.ndarray, fps: float, *, phones: bool, transcript: str | None = None,
-                   progress: bool = False) -> Speech:
+def is_transcript_mode(transcript, mode: str) -> bool:
+    """Whether ``transcript`` is the mode word ``mode`` ("auto", "none"; any case, spaces around)."""
+    return isinstance(transcript, str) and transcript.strip().lower() == mode
+
+
+def analyse_speech(samples: np.ndarray, fps: float, *, phones: bool, transcript: str | None = AUTO,
+                   whisper_model: str = "", progress: bool = False) -> Speech:
     """Prosody and, when ``phones`` is True, the phones of a recording.
 
     Args:
         samples: (N,) float32 mono at 16 kHz.
         fps: frames per second of the animation.
         phones: find the phones (the engine needs them).
-        transcript: the words spoken, to align to instead of recognising.
+        transcript: the words spoken, to align to; ``"auto"`` or None (default) to align to the
+            words Whisper recognises, falling back to phone recognition when it finds none or they
+            do not align (said in ``phone_source``); ``"none"`` for phone recognition.
+        whisper_model: a local faster-whisper model folder, or "" for the bundled tiny.en.
         progress: show phone recognition's progress bar on long recordings.
 
     Raises:
-        TranscriptError: the transcript does not match the recording.
+        TranscriptError: a given transcript does not match the recording.
+        ModelFileError: ``whisper_model`` names a folder that is not a faster-whisper model.
     """
     n = num_frames(len(samples) / SAMPLE_RATE, fps)
-    found = tuple(speech_phones(samples, transcript, progress)) if phones else None
-    source = "none" if not phones else "aligned to transcript" if transcript is not None else "recognised"
-    return Speech(samples, fps, n, prosody(samples, fps), found, source)
+    tracks = prosody(samples, fps)
+    if not phones:
+        return Speech(samples, fps, n, tracks)
+    if transcript is None or is_transcript_mode(transcript, AUTO):
+        found, source, text = _phones_from_recognised_words(samples, whisper_model, progress)
+    elif is_transcript_mode(transcript, NONE):
+        found, source, text = speech_phones(samples, None, progress), "recognised", ""
+    else:
+        found, source, text = align_phones(samples, transcript), "aligned to transcript", transcript
+    return Speech(samples, fps, n, tracks, tuple(found), source, text)
+
+
+def _phones_from_recognised_words(samples: np.ndarray, whisper_model: str, progress: bool):
+    """(phones, source, transcript): aligned to Whisper's words, else recognised, saying why."""
+    from .recognition import transcribe
+
+    try:
+        words = transcribe(samples, whisper_model or None).text
+        return align_phones(samples, words), "aligned to the automatic transcript", words
+    except TranscriptError as exc:
+        why = str(exc).split(";")[0]
+    except ModelFileError as exc:
+        if whisper_model:  # the folder the user chose is broken: say so rather than work around it
+            raise
+        why = f"no speech recognition model ({str(exc).split(';')[0]})"
+    log.warning("lips from recognised phones: %s", why)
+    return speech_phones(samples, None, progress), f"recognised (the automatic transcript failed: {why})", ""
 
 
 def pauses_in_loudness(loudness: np.ndarray, fps: float, min_length: float = PAUSE_S,
