@@ -1,0 +1,87 @@
+"""Colour for what the photo never shows: the avatar's teeth, gums and tongue in the photo's light.
+
+The avatar's mouth interior is painted with its own colours (:func:`shading.paint`), then moved
+into the photo's exposure and white balance by matching whites in CIE Lab: the photo's teeth
+where its mouth shows them at rest, else the whites of its eyes (the brightest
+:data:`SCLERA_SHARE` of the eye openings: sclera, not iris or lashes), against the avatar's own
+at the same pixels. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
+bounds so that a misread reference cannot turn teeth black or blue. Reinhard et al., "Color
+Transfer between Images" (2001), with the means of a reference region instead of whole images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...core.flame.avatar import INTERIOR_PARTS
+from .mesh import EYEBALL, INTERIOR
+from .shading import paint
+
+MIN_TEETH_PX = 40
+"""Visible teeth pixels at rest below which the eyes' whites are the reference instead."""
+SCLERA_SHARE = 0.15
+LIGHTNESS_GAIN = (0.6, 1.1)
+CHROMA_SHIFT = 6.0
+"""Bounds of the transfer: lightness gain, and the largest a/b shift (Lab units)."""
+
+
+@dataclass(frozen=True)
+class LabTransfer:
+    """RGB -> RGB in [0, 1]: Lab lightness times ``gain``, a and b plus ``shift``."""
+
+    gain: float
+    shift: np.ndarray
+
+    @classmethod
+    def between(cls, avatar: np.ndarray, photo: np.ndarray) -> "LabTransfer":
+        """The transfer taking the mean of ``avatar`` (n, 3) RGB in [0, 1] to that of ``photo`` (m, 3)."""
+        a, p = _lab(avatar).mean(axis=0), _lab(photo).mean(axis=0)
+        gain = float(np.clip(p[0] / max(a[0], 1.0), *LIGHTNESS_GAIN))
+        return cls(gain, np.clip(p[1:] - a[1:], -CHROMA_SHIFT, CHROMA_SHIFT))
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        import cv2
+
+        lab = _lab(rgb)
+        lab[:, 0] *= self.gain
+        lab[:, 1:] += self.shift
+        return np.clip(cv2.cvtColor(lab[None].astype(np.float32), cv2.COLOR_Lab2RGB)[0], 0.0, 1.0)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.asarray(rgb, np.float32).reshape(1, -1, 3), cv2.COLOR_RGB2Lab)[0].astype(np.float64)
+
+
+def whites(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, r) -> tuple[np.ndarray, np.ndarray]:
+    """The reference whites at rest: (n, 3) the avatar's painted colours and (m, 3) the photo's,
+    RGB in [0, 1].
+
+    Args:
+        mesh: the :class:`~.mesh.AvatarMesh`; vertices: (N, 3) its rest pose; rotation: the
+            camera's (3, 3); photo: (H, W, 3) uint8; r: the rest :class:`~.raster.Raster`.
+    """
+    hit = r.covered
+    tri = np.where(hit, r.triangle, 0)
+    kind = np.where(hit, mesh.kind[tri], -1)
+    n_skin = mesh.avatar.num_vertices
+    teeth = INTERIOR_PARTS.index("teeth")
+    parts = mesh.avatar.interior.parts
+    is_teeth = np.zeros_like(hit)
+    inner = kind == INTERIOR
+    is_teeth[inner] = parts[mesh.faces[tri[inner], 0] - n_skin] == teeth
+    ys, xs = np.nonzero(is_teeth if is_teeth.sum() >= MIN_TEETH_PX else kind == EYEBALL)
+    crop = photo[r.y0:r.y0 + r.shape[0], r.x0:r.x0 + r.shape[1]].astype(np.float32) / 255.0
+    ours = paint(mesh, vertices, rotation, r.triangle[ys, xs], r.bary[ys, xs])
+    theirs = crop[ys, xs]
+    if not is_teeth.sum() >= MIN_TEETH_PX:
+        ours, theirs = _brightest(ours), _brightest(theirs)
+    return ours, theirs
+
+
+def _brightest(rgb: np.ndarray) -> np.ndarray:
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    return rgb[luma >= np.quantile(luma, 1 - SCLERA_SHARE)] if len(rgb) >= 1 / SCLERA_SHARE else rgb

