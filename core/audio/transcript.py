@@ -61,12 +61,26 @@ def number_words(n: int) -> list[str]:
     raise AssertionError(n)
 
 
-def words_of(text: str) -> list[str]:
-    """Lowercase words without punctuation, numbers spelled out (apostrophes kept: "don't")."""
+def words_of(text: str, digits: bool = False, spell=lambda word: False) -> list[str]:
+    """Lowercase words without punctuation, numbers spelled out (apostrophes kept: "don't";
+    "28.8" → twenty eight point eight).
+
+    Args:
+        text: any text.
+        digits: read numbers of three or more digits digit by digit ("1234" → one two three four),
+            as phone numbers and extensions are read; else as cardinals.
+        spell: called with each all-capital word of 2–5 letters ("PBX"); True spells it letter
+            by letter (p b x), as acronyms are said.
+    """
     words = []
-    for token in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+", text):
-        if token.isdigit():
-            words += number_words(int(token)) if len(token) < 10 else [_ONES[int(d)] for d in token]
+    for token in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+(?:\.\d+)?", text):
+        if token[0].isdigit():
+            whole, _, fraction = token.partition(".")
+            each = len(whole) >= 10 or (digits and len(whole) >= 3)
+            words += [_ONES[int(d)] for d in whole] if each else number_words(int(whole))
+            words += ["point", *(_ONES[int(d)] for d in fraction)] if fraction else []
+        elif 2 <= len(token) <= 5 and token.isupper() and spell(token):
+            words += list(token.lower())
         else:
             words.append(token.lower())
     return words
