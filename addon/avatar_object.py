@@ -14,10 +14,12 @@ import bpy
 import numpy as np
 
 from ..core.flame import JOINT_NAMES
+from ..core.flame.avatar import INTERIOR_PARTS
 
 #: Custom property set on objects made here, so the add-on can recognise its own avatar.
 AVATAR_PROPERTY = "emoflame_avatar"
 COLOR_ATTRIBUTE = "emoflame_color"
+UV_MAP = "emoflame_uv"
 
 # Principled BSDF settings per region: wet eyes and tongue are glossy, skin is soft. The
 # subsurface scale is in metres: skin scatters light over millimetres (Blender's default 5 cm
@@ -28,6 +30,12 @@ _MATERIALS = {
     "teeth": {"Roughness": 0.3},
     "tongue": {"Roughness": 0.25, "Subsurface Weight": 0.2, "Subsurface Scale": 0.002},
 }
+#: The texture each material reads (``Avatar.textures``): the tongue material also draws the
+#: gums and the mouth's inner surfaces, from the mouth palette.
+_TEXTURES = {"skin": "skin", "eyes": "eyes", "teeth": "teeth", "tongue": "mouth"}
+#: Ambient occlusion darkens folds and the mouth's inside in EEVEE and Cycles: the colour is
+#: multiplied by AO_FLOOR + (1 - AO_FLOOR) * occlusion, looked up within AO_DISTANCE metres.
+AO_DISTANCE, AO_FLOOR = 0.01, 0.35
 
 
 def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> bpy.types.Object:
@@ -45,14 +53,18 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
     Returns:
         The object: 5023 + N vertices, a ``Basis`` shape key and one shape key per blendshape
         (weight 1 = the avatar's delta), materials ``skin``, ``eyes``, ``teeth``, ``tongue``
-        coloured from a per-vertex colour attribute, smooth shading.
+        coloured from the avatar's textures through the ``emoflame_uv`` UV map (Workbench's
+        Texture colour; EEVEE and Cycles, darkened by ambient occlusion), the same colours
+        per vertex in the ``emoflame_color`` attribute, smooth shading.
     """
     interior = avatar.interior
     vertices = np.concatenate([avatar.vertices, interior.vertices]).astype(np.float32)  # (V, 3)
     faces = np.concatenate([avatar.faces, interior.faces + avatar.num_vertices]).astype(np.int32)  # (F, 3)
     colors = np.concatenate([avatar.vertex_colors, interior.vertex_colors]).astype(np.float32)  # (V, 3)
+    corner_uv = np.concatenate([avatar.face_uv, interior.uv[interior.faces]]).astype(np.float32)  # (F, 3, 2)
 
     mesh = _new_mesh(name, vertices, faces)
+    mesh.uv_layers.new(name=UV_MAP).data.foreach_set("uv", corner_uv.ravel())
 
     attribute = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
     rgba = np.concatenate([colors, np.ones((len(colors), 1), np.float32)], axis=1)
@@ -174,26 +186,28 @@ def _add_shape_keys_at_rest(obj, vertices: np.ndarray, names, deltas: np.ndarray
 
 
 def face_regions(avatar, faces: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """Material region per face: 0 skin, 1 eyes, 2 teeth, 3 tongue (and gums).
+    """Material region per face: 0 skin, 1 eyes, 2 teeth, 3 tongue (with the gums and the
+    mouth's inner surfaces).
 
     Args:
         faces: (F, 3) triangles over the joined vertices (FLAME's, then the interior's).
-        colors: (V, 3) vertex colours in [0, 1].
+        colors: (V, 3) vertex colours in [0, 1] (unused: regions follow the avatar's masks and
+            the interior's parts; kept for callers that pass them).
 
     Returns:
-        (F,) int32 indices into ``("skin", "eyes", "teeth", "tongue")``. Interior faces split by
-        colour: pale, unsaturated ones are teeth; the pink ones are tongue and gums.
+        (F,) int32 indices into ``("skin", "eyes", "teeth", "tongue")``.
     """
     n = avatar.num_vertices
     eyeball = np.zeros(len(colors), bool)
     eyeball[:n] = avatar.masks["eyeball_L"] | avatar.masks["eyeball_R"]
+    inner = np.zeros(len(colors), bool)
+    inner[:n] = avatar.masks["mouth_inner"]
     region = np.zeros(len(faces), np.int32)
     region[eyeball[faces].all(axis=1)] = 1
+    region[inner[faces].all(axis=1)] = 3
     inside = (faces >= n).all(axis=1)
-    face_rgb = colors[faces[inside]].mean(axis=1)  # (F_inside, 3)
-    value = face_rgb.max(axis=1)
-    saturation = (value - face_rgb.min(axis=1)) / np.maximum(value, 1e-6)  # HSV's S and V
-    region[inside] = np.where((saturation < 0.3) & (value > 0.5), 2, 3)
+    teeth = np.asarray(avatar.interior.parts) == INTERIOR_PARTS.index("teeth")
+    region[inside] = np.where(teeth[faces[inside, 0] - n], 2, 3)
     return region
 
 
@@ -203,8 +217,19 @@ def _assign_materials(mesh, avatar, faces: np.ndarray, colors: np.ndarray) -> No
     for index, (label, settings) in enumerate(_MATERIALS.items()):
         chosen = region == index
         mean_rgb = face_rgb[chosen].mean(axis=0) if chosen.any() else np.full(3, 0.8)
-        mesh.materials.append(_vertex_color_material(f"emoflame_{label}", mean_rgb, settings))
+        image = _image(f"emoflame_{_TEXTURES[label]}", avatar.textures[_TEXTURES[label]])
+        mesh.materials.append(_textured_material(f"emoflame_{label}", mean_rgb, image, settings))
     mesh.polygons.foreach_set("material_index", region)
+
+
+def _image(name: str, texture: np.ndarray) -> bpy.types.Image:
+    """A packed 8-bit sRGB image from (H, W, 3) uint8, row 0 at the bottom (saved with the .blend)."""
+    h, w = texture.shape[:2]
+    image = bpy.data.images.new(name, w, h, alpha=False)
+    rgba = np.concatenate([texture, np.full((h, w, 1), 255, np.uint8)], axis=2)
+    image.pixels.foreach_set((rgba.astype(np.float32) / 255.0).ravel())
+    image.pack()
+    return image
 
 
 def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
@@ -213,18 +238,36 @@ def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
 
 
-def _vertex_color_material(name: str, mean_rgb: np.ndarray, settings: dict) -> bpy.types.Material:
-    """A Principled material whose base colour is the vertex colour attribute.
-
-    ``diffuse_color`` (the viewport / Workbench material colour) is the region's mean colour.
+def _textured_material(name: str, mean_rgb: np.ndarray, image, settings: dict) -> bpy.types.Material:
+    """A Principled material whose base colour is ``image`` through the avatar's UV map,
+    darkened by ambient occlusion (EEVEE, Cycles). The image node is the active one, which
+    Workbench's Texture colour shows; ``diffuse_color`` (the viewport's Material colour) is the
+    region's mean colour.
     """
     material = bpy.data.materials.new(name)
     material.diffuse_color = (*map(float, _srgb_to_linear(mean_rgb)), 1.0)
-    nodes = material.node_tree.nodes
+    nodes, links = material.node_tree.nodes, material.node_tree.links
     bsdf = nodes["Principled BSDF"]
-    color = nodes.new("ShaderNodeVertexColor")
-    color.layer_name = COLOR_ATTRIBUTE
-    material.node_tree.links.new(color.outputs["Color"], bsdf.inputs["Base Color"])
+    uv = nodes.new("ShaderNodeUVMap")
+    uv.uv_map = UV_MAP
+    texture = nodes.new("ShaderNodeTexImage")
+    texture.image = image
+    texture.interpolation = "Linear"
+    texture.extension = "EXTEND"  # beyond the skin texture (the back of the head) is its skin-coloured edge
+    links.new(uv.outputs["UV"], texture.inputs["Vector"])
+    occlusion = nodes.new("ShaderNodeAmbientOcclusion")
+    occlusion.inputs["Distance"].default_value = AO_DISTANCE
+    floor = nodes.new("ShaderNodeMapRange")
+    floor.inputs["To Min"].default_value = AO_FLOOR
+    links.new(occlusion.outputs["AO"], floor.inputs["Value"])
+    shade = nodes.new("ShaderNodeMix")
+    shade.data_type = "RGBA"
+    shade.blend_type = "MULTIPLY"
+    shade.inputs["Factor"].default_value = 1.0
+    links.new(texture.outputs["Color"], shade.inputs["A"])
+    links.new(floor.outputs["Result"], shade.inputs["B"])
+    links.new(shade.outputs["Result"], bsdf.inputs["Base Color"])
+    nodes.active = texture
     for socket, value in settings.items():
         bsdf.inputs[socket].default_value = value
     return material

@@ -27,15 +27,19 @@ import io
 import json
 import logging
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import trimesh
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from ..core.flame.geometry import fit_similarity
-from ..core.flame.avatar import FORMAT_VERSION
+from ..core.flame.avatar import FORMAT_VERSION, INTERIOR_PARTS
 from ..core.flame.loading import load_landmark_embedding
 from . import ict_transfer as transfer
+from . import paint
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +62,42 @@ SCLERA_RGB = (0.74, 0.72, 0.68)
 IRIS_RGB = (0.10, 0.06, 0.035)  # dark: MediaPipe reads light irises as eye-look
 PUPIL_RGB = (0.02, 0.02, 0.02)
 IRIS_ANGLE, PUPIL_ANGLE = 0.50, 0.20  # radians from the eyeball's forward axis
-BROW_RGB = (0.28, 0.20, 0.14)  # painted eyebrows: brow motion reads to eyes and to MediaPipe
-BROW_HALF_WIDTH = (0.0045, 0.0025)  # metres, at the nasal end and at the tail
-MOUTH_RGB = (0.42, 0.20, 0.20)  # the inner lip surfaces, as seen through an open mouth
-TEETH_RGB, GUMS_RGB = (0.86, 0.83, 0.74), (0.66, 0.32, 0.33)
+BROW_RGB = (0.22, 0.15, 0.10)  # painted eyebrows: brow motion reads to eyes and to MediaPipe
+BROW_OPACITY = 0.85
+# Neutral brows (front view, mm): the head sits 1 mm below FLAME's innermost brow landmark,
+# the arch at its middle landmark, the tail level with the head; FLAME's outer landmark lies
+# 7 mm below its inner one, which painted as is reads as a worried slant.
+BROW_HEAD_DROP_MM, BROW_TAIL_RISE_MM = 1.0, 0.0
+BROW_HALF_WIDTH_MM = (3.0, 2.7, 2.3, 1.6, 0.5)  # head, three along the brow, tail
+BROW_SOFT_MM = 0.6
+# FLAME's outer-lip landmarks lie on the lips' bulge, inside the vermilion border: the painted
+# contour stretches away from where the lips meet by these factors (upper, lower lip).
+LIP_GROW = (1.08, 1.25)
+LIP_SOFT_MM = 0.6  # half-width of the vermilion border's blend
+LIP_SEAL_OVERLAP_MM, LIP_SEAL_REACH_MM, LIP_SEAL_FALLOFF_MM = 0.3, 2.5, 3.0  # see seal_lips
+TEETH_RGB, GUMS_RGB, TONGUE_RGB = (0.86, 0.83, 0.74), (0.66, 0.32, 0.33), (0.62, 0.30, 0.31)
+# ICT's tongue lies level with the lower teeth and fills an open mouth like a slab: its top
+# (above TONGUE_BODY_Y, front of TONGUE_FRONT_Z; metres) lowers by TONGUE_DROP_MM at rest and
+# by TONGUE_OPEN_DROP_MM more as the jaw opens, tapering to nothing at its root and underside.
+TONGUE_DROP_MM, TONGUE_OPEN_DROP_MM = 4.5, 3.0
+TONGUE_BODY_Y, TONGUE_FRONT_Z = (-0.060, -0.044), (0.0, 0.020)
+# ICT's upper incisors reach 0.9 mm below its lower ones (a shallow overbite; 2-3 mm is usual)
+# and, behind FLAME's sealed lips, do not show even at an open vowel: the upper teeth and gums
+# lower by UPPER_TEETH_DROP_MM, the jaw's teeth, gums and tongue by as much at the back molars
+# (they stay in occlusion) and not at all at the front (the lower incisors show as before).
+UPPER_TEETH_DROP_MM = 1.0
+# 1-D palettes (position, sRGB) read by depth: the mouth's lining, gums and tongue share the
+# 'tongue' material; the lining meets the painted lips at 0.40 in the lips' own colour.
+MOUTH_PALETTE = [
+    (0.00, (0.10, 0.035, 0.04)),  # the throat
+    (0.25, (0.36, 0.13, 0.14)),  # the lining deep inside
+    (0.40, tuple(0.88 * c for c in LIP_RGB)),  # the inner lip where the lips meet
+    (0.45, tuple(0.6 * c for c in GUMS_RGB)),  # gums by the back teeth
+    (0.55, GUMS_RGB),  # gums by the front teeth
+    (0.70, (0.22, 0.08, 0.09)),  # the back of the tongue
+    (1.00, TONGUE_RGB),  # its tip
+]
+TEETH_PALETTE = [(0.0, (0.40, 0.37, 0.32)), (1.0, TEETH_RGB)]  # back molars in shadow, front teeth lit
 
 
 def load_flame(data: Path) -> dict:
@@ -88,13 +124,16 @@ def ict_names(data: Path) -> list[str]:
 
 
 def load_ict(data: Path) -> dict:
-    """ICT neutral (cm), triangles, landmark vertex ids and (S, 26719, 3) expression deltas (cm)."""
+    """ICT neutral (cm), triangles, their UV islands, landmark vertex ids and (S, 26719, 3)
+    expression deltas (cm)."""
     folder = data / "ict_facekit"
     neutral, faces = transfer.read_obj(folder / "generic_neutral_mesh.obj")
     names = ict_names(data)
     deltas = np.stack([transfer.read_obj(folder / f"{n}.obj", with_faces=False)[0] - neutral for n in names])
     lmk = json.loads((folder / "vertex_indices.json").read_text())["idx_to_landmark_verts"]
-    return {"vertices": neutral, "faces": faces, "names": names, "deltas": deltas, "landmarks": np.asarray(lmk)}
+    islands = transfer.uv_islands(folder / "generic_neutral_mesh.obj")
+    return {"vertices": neutral, "faces": faces, "names": names, "deltas": deltas, "landmarks": np.asarray(lmk),
+            "islands": islands}
 
 
 def embed(vertices: np.ndarray, faces: np.ndarray, lmk_faces: np.ndarray, lmk_bary: np.ndarray) -> np.ndarray:
@@ -142,26 +181,138 @@ def lip_region(vertices: np.ndarray, lmk: np.ndarray, grow: float = 1.1) -> np.n
     return inside_polygon(vertices[:, :2], ring) & (vertices[:, 2] > lmk[48:68, 2].min() - 0.012)
 
 
-def inner_lip_tuck(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, lmk: np.ndarray) -> np.ndarray:
-    """(V,) weight in [0, 1] of the mouth's inner surfaces: 1 from the mouth hole's rim to the
-    inner lip contour (landmark 62 above, 66 below), falling smoothly to 0 at the outer lip
-    contour (51, 57); 0 elsewhere.
+@dataclass(frozen=True)
+class LipCoordinates:
+    """Where each skin vertex lies between the mouth hole's rim and the painted outer lip contour.
 
-    Args:
-        vertices: (V, 3) skin vertices; faces: (F, 3) skin triangles; labels: (V,) UPPER/LOWER.
-        lmk: (68, 3) landmarks.
+    Attributes:
+        inside: (V,) bool, the lips and the mouth's inner surfaces: the side of the contour
+            that holds the mouth hole (found on the mesh with the edges that cross the contour
+            cut, so a fold of the inner lip that shows beside the corners is still inside).
+        t: (V,) in [0, 1] inside: distance along the surface from the rim over that distance
+            plus the one to the contour (0 at the rim, 1 at the contour); 1 outside. Unlike a
+            distance from the rim, it stays true at the corners, where the lips are thin.
+        t_inner: label (UPPER, LOWER) -> t at the inner lip contour (landmarks 62, 66).
     """
+
+    inside: np.ndarray
+    t: np.ndarray
+    t_inner: dict[int, float]
+
+
+def lip_coordinates(vertices: np.ndarray, faces: np.ndarray, lmk: np.ndarray) -> LipCoordinates:
+    """:class:`LipCoordinates` of the skin (vertices (V, 3), faces (F, 3), landmarks (68, 3)).
+
+    Raises:
+        ValueError: if the contour does not separate the lips from the rest of the skin.
+    """
+    from scipy.spatial import cKDTree
+
+    contour_xy = lip_contour_xy(lmk)
+    contour = paint.lift_front(vertices, faces, contour_xy)[0]
+    edges = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
+    near_contour = cKDTree(contour).query(vertices)[0]
+    candidate = np.flatnonzero((near_contour[edges] < 0.006).all(1))
+    cut = np.zeros(len(edges), bool)
+    cut[candidate] = _segments_cross(vertices[edges[candidate, 0], :2], vertices[edges[candidate, 1], :2], contour_xy)
+    n = len(vertices)
+    kept = edges[~cut]
+    graph = sparse.coo_matrix((np.ones(len(kept)), (kept[:, 0], kept[:, 1])), shape=(n, n))
+    _, comp = csgraph.connected_components(graph, directed=False)
     rim = transfer.boundary_vertices(faces)
     rim = rim[vertices[rim, 1] > lmk[8, 1]]  # the mouth hole, not the neck
-    dist = transfer.surface_distance(vertices, faces, rim)
+    inside = comp == comp[rim[0]]
+    if inside.all() or not inside[np.argmin(np.linalg.norm(vertices - lmk[62], axis=1))]:
+        raise ValueError("the painted lip contour does not separate the lips from the face; check LIP_GROW")
+    inner_faces = faces[inside[faces].all(1)]
+    d_rim = transfer.surface_distance(vertices, inner_faces, rim)
+    seeds = np.unique(edges[cut])
+    seeds = seeds[inside[seeds]]
+    d_out = _distance_from_seeds(vertices, inner_faces, seeds, near_contour[seeds])
+    t = np.ones(len(vertices))
+    t[inside] = d_rim[inside] / np.maximum(d_rim[inside] + d_out[inside], 1e-12)
+    t_inner = {label: float(t[np.argmin(np.linalg.norm(vertices - lmk[k], axis=1))])
+               for label, k in ((transfer.UPPER, 62), (transfer.LOWER, 66))}
+    return LipCoordinates(inside, t, t_inner)
 
-    def reach(landmark: int) -> float:
-        return dist[np.argmin(np.linalg.norm(vertices - lmk[landmark], axis=1))]
 
-    weight = np.zeros(len(vertices))
-    for label, inner, outer in ((transfer.UPPER, 62, 51), (transfer.LOWER, 66, 57)):
-        weight = np.where(labels == label, _smoothstep((reach(outer) - dist) / (reach(outer) - reach(inner))), weight)
+def _segments_cross(a: np.ndarray, b: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(E,) bool: does 2-D segment a_i b_i cross any edge of the closed ``polygon`` (M, 2)?"""
+    c, d = polygon, np.roll(polygon, -1, 0)
+
+    def orient(p, q, r):  # sign of the turn p -> q -> r, broadcast (E, M)
+        return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+
+    a_, b_ = a[:, None], b[:, None]
+    c_, d_ = c[None], d[None]
+    return ((orient(a_, b_, c_) != orient(a_, b_, d_)) & (orient(c_, d_, a_) != orient(c_, d_, b_))).any(1)
+
+
+def _distance_from_seeds(vertices: np.ndarray, faces: np.ndarray, seeds: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(V,) shortest distance along the edges from a set of seed vertices that start at
+    ``offsets`` (their own distance from the source curve): Dijkstra from a virtual source."""
+    n = len(vertices)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    length = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
+    rows = np.concatenate([edges[:, 0], np.full(len(seeds), n)])
+    cols = np.concatenate([edges[:, 1], seeds])
+    graph = sparse.coo_matrix((np.concatenate([length, np.maximum(offsets, 1e-9)]), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    graph = graph.maximum(graph.T)
+    return csgraph.dijkstra(graph, indices=n)[:n]
+
+
+def inner_lip_tuck(coords: LipCoordinates, labels: np.ndarray) -> np.ndarray:
+    """(V,) weight in [0, 1] of the mouth's inner surfaces: 1 from the mouth hole's rim to the
+    inner lip contour (landmark 62 above, 66 below), falling smoothly to 0 at the painted outer
+    lip contour; 0 outside it. ``labels`` (V,): UPPER/LOWER."""
+    weight = np.zeros(len(coords.t))
+    for label in (transfer.UPPER, transfer.LOWER):
+        t_in = coords.t_inner[label]
+        w = _smoothstep((1.0 - coords.t) / (1.0 - t_in))
+        weight = np.where((labels == label) & coords.inside, w, weight)
     return weight
+
+
+def seal_lips(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, inside: np.ndarray, lmk: np.ndarray) -> np.ndarray:
+    """(V, 3) vertical displacements that close the lips at rest.
+
+    Where the lips meet, between the inner corners (landmarks 60, 64), each lip vertex
+    (``inside`` the lip contour, UPPER or LOWER in ``labels``) that sees the other lip straight
+    below (above) it within LIP_SEAL_REACH_MM moves half of that gap plus half of
+    LIP_SEAL_OVERLAP_MM towards it, so that the lips press together a little; its neighbours
+    follow, less with distance (over LIP_SEAL_FALLOFF_MM), and nothing moves at the corners.
+    """
+    from scipy.spatial import cKDTree
+
+    centre, half_width = 0.5 * (lmk[60, 0] + lmk[64, 0]), 0.5 * (lmk[64, 0] - lmk[60, 0])
+    lateral = _smoothstep((1.0 - np.abs(vertices[:, 0] - centre) / half_width) / 0.2)  # 0 at the inner corners
+    shift = np.zeros_like(vertices)
+    for label, other, down in ((transfer.UPPER, transfer.LOWER, -1.0), (transfer.LOWER, transfer.UPPER, 1.0)):
+        mine = np.flatnonzero(inside & (labels == label) & (lateral > 0))
+        target = trimesh.Trimesh(vertices, faces[(inside & (labels == other))[faces].all(1)], process=False)
+        hits, ray, _ = target.ray.intersects_location(vertices[mine], np.tile([0.0, down, 0.0], (len(mine), 1)),
+                                                      multiple_hits=False)
+        gap = np.full(len(mine), np.inf)
+        gap[ray] = np.abs(hits[:, 1] - vertices[mine[ray], 1])
+        meet = gap < LIP_SEAL_REACH_MM * 1e-3
+        if not meet.any():
+            continue
+        move = 0.5 * (gap[meet] + LIP_SEAL_OVERLAP_MM * 1e-3) * lateral[mine[meet]]
+        # each lip vertex takes the largest move of the meeting vertices near it, faded by distance
+        near = cKDTree(vertices[mine[meet]])
+        dist, k = near.query(vertices[mine], k=min(8, int(meet.sum())))
+        dist, k = dist.reshape(len(mine), -1), k.reshape(len(mine), -1)
+        fade = _smoothstep(1.0 - dist / (LIP_SEAL_FALLOFF_MM * 1e-3))
+        shift[mine, 1] = down * (fade * move[k]).max(1)
+    return shift
+
+
+def mouth_depth(coords: LipCoordinates, labels: np.ndarray) -> np.ndarray:
+    """(V,) in [0, 1]: 0 at the mouth hole's rim, 1 at the inner lip contour and beyond."""
+    depth = np.ones(len(coords.t))
+    for label in (transfer.UPPER, transfer.LOWER):
+        depth = np.where(labels == label, np.clip(coords.t / coords.t_inner[label], 0.0, 1.0), depth)
+    return depth
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -201,32 +352,166 @@ def gaze_deltas(names: list[str], vertices: np.ndarray, joint_regressor: np.ndar
     return out
 
 
-def brow_weight(vertices: np.ndarray, lmk: np.ndarray) -> np.ndarray:
-    """(V,) in [0, 1]: how much each vertex belongs to a painted eyebrow, by its distance from
-    the brow landmarks' polylines (17-21, 22-26), thicker towards the nose."""
-    weight = np.zeros(len(vertices))
-    for start in (17, 22):
-        line = lmk[start : start + 5]
-        inner = 0 if start == 22 else 4  # the brow's nasal end is its thick end
-        for k in range(4):
-            a, b = line[k], line[k + 1]
-            t = np.clip((vertices - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0)
-            dist = np.linalg.norm(vertices - (a + t[:, None] * (b - a)), axis=1)
-            along = np.abs(k + t - inner) / 4.0  # 0 at the nasal end, 1 at the tail
-            half_width = BROW_HALF_WIDTH[0] + (BROW_HALF_WIDTH[1] - BROW_HALF_WIDTH[0]) * along
-            weight = np.maximum(weight, _smoothstep((half_width - dist) / (0.5 * half_width)))
-    return weight * (vertices[:, 2] > lmk[17:27, 2].min() - 0.01)
+def lip_line_xy(lmk: np.ndarray) -> np.ndarray:
+    """(5, 2) where the lips meet in the front view, corner to corner: the inner lip contour's
+    corners (60, 64) and the midpoints of its upper and lower landmarks (61-63, 67-65)."""
+    mid = 0.5 * (lmk[[61, 62, 63], :2] + lmk[[67, 66, 65], :2])
+    return np.concatenate([lmk[[60], :2], mid, lmk[[64], :2]])
 
 
-def eye_colours(vertices: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Sclera, iris and pupil by angle around the eyeball's forward (+z) axis."""
-    centre = vertices[idx].mean(0)
-    d = vertices[idx] - centre
-    angle = np.arccos(np.clip(d[:, 2] / np.linalg.norm(d, axis=1), -1, 1))
-    rgb = np.tile(SCLERA_RGB, (len(idx), 1))
-    rgb[angle < IRIS_ANGLE] = IRIS_RGB
-    rgb[angle < PUPIL_ANGLE] = PUPIL_RGB
-    return rgb
+def lip_contour_xy(lmk: np.ndarray, samples: int = 16) -> np.ndarray:
+    """(12 * samples, 2) the painted outer lip contour in the front view: a closed spline
+    through landmarks 48-59, each pushed away from the lip line by LIP_GROW (corners kept)."""
+    line = lip_line_xy(lmk)
+    ring = lmk[48:60, :2].copy()
+    at = np.interp(ring[:, 0], line[:, 0], line[:, 1])
+    upper, lower = np.arange(1, 6), np.arange(7, 12)  # 49-53, 55-59
+    ring[upper, 1] = at[upper] + LIP_GROW[0] * (ring[upper, 1] - at[upper])
+    ring[lower, 1] = at[lower] + LIP_GROW[1] * (ring[lower, 1] - at[lower])
+    return paint.closed_catmull_rom(ring, samples)
+
+
+def brow_outline_xy(lmk: np.ndarray, side: str) -> np.ndarray:
+    """A neutral eyebrow's outline in the front view, (M, 2) metres, closed.
+
+    The centre line runs from the brow's head (nasal end) through FLAME's brow landmarks to a
+    tail level with the head (BROW_HEAD_DROP_MM, BROW_TAIL_RISE_MM); the half-width tapers along
+    BROW_HALF_WIDTH_MM, with a round head and a pointed tail.
+    """
+    idx = [21, 20, 19, 18, 17] if side == "R" else [22, 23, 24, 25, 26]  # head to tail
+    p = lmk[idx, :2].copy()
+    p[0, 1] -= BROW_HEAD_DROP_MM * 1e-3
+    p[4] = p[3] + 0.8 * (p[4] - p[3])  # FLAME's last landmark runs round the temple
+    p[4, 1] = p[0, 1] + BROW_TAIL_RISE_MM * 1e-3
+    p[3, 1] = 0.5 * (p[2, 1] + p[4, 1]) + 0.3 * (p[3, 1] - 0.5 * (p[2, 1] + p[4, 1]))
+    centre = paint.open_catmull_rom(p, 16)
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(centre, axis=0), axis=1))])
+    knots = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+    half = 1e-3 * np.interp(s / s[-1] * knots[-1], knots, BROW_HALF_WIDTH_MM)
+    tangent = np.gradient(centre, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    normal *= np.sign(normal[len(normal) // 2, 1])  # upwards
+    upper, lower = centre + half[:, None] * normal, centre - half[:, None] * normal
+    cap = np.linspace(0.0, np.pi, 12)[1:-1]  # the head's round end, from the lower edge to the upper
+    back = -tangent[0]
+    head = centre[0] + half[0] * (np.outer(np.cos(cap), -normal[0]) + np.outer(np.sin(cap), back))
+    return np.concatenate([upper, lower[::-1], head])
+
+
+def interior_parts(ict_faces: np.ndarray, islands: np.ndarray, interior_idx: np.ndarray, jaw_delta: np.ndarray,
+                   vertices: np.ndarray) -> np.ndarray:
+    """(N,) index into INTERIOR_PARTS for ICT's interior vertices (``interior_idx``).
+
+    Teeth by ICT's vertex range. The gums-and-tongue mesh is one piece; its UV islands tell
+    the parts apart: the tongue is what the jaw carries (over half the mean motion of the most
+    carried island) lying away from the teeth (median over 5 mm); what the jaw barely carries,
+    away from the teeth, is the throat and soft palate.
+    """
+    from scipy.spatial import cKDTree
+
+    part = np.full(len(interior_idx), INTERIOR_PARTS.index("gums"), np.int8)
+    is_teeth = interior_idx >= ICT_INTERIOR["teeth"].start
+    part[is_teeth] = INTERIOR_PARTS.index("teeth")
+    local = np.full(int(interior_idx.max()) + 1, -1)
+    local[interior_idx] = np.arange(len(interior_idx))
+    gt = (ict_faces >= ICT_INTERIOR["gums_tongue"].start).all(1) & (ict_faces < ICT_INTERIOR["gums_tongue"].stop).all(1)
+    teeth = cKDTree(vertices[interior_idx[is_teeth]])
+    stats = {}
+    for island in np.unique(islands[gt]):
+        vs = local[np.unique(ict_faces[gt & (islands == island)])]
+        to_teeth = np.median(teeth.query(vertices[interior_idx[vs]])[0])
+        stats[island] = (vs, np.linalg.norm(jaw_delta[vs], axis=1).mean(), to_teeth)
+    most = max(motion for _, motion, _ in stats.values())
+    for vs, motion, distance in stats.values():
+        if distance > 0.005:
+            part[vs] = INTERIOR_PARTS.index("tongue" if motion > 0.5 * most else "throat")
+    return part
+
+
+def bite_drop(vertices: np.ndarray, parts: np.ndarray, jaw_delta: np.ndarray) -> np.ndarray:
+    """(N,) in [0, 1]: how much of UPPER_TEETH_DROP_MM each interior vertex takes: 1 for the upper
+    teeth and gums; for what ``jaw_delta`` (N, 3) carries (over 5 mm at jawOpen 1), 1 at the back
+    molars falling linearly to 0 at the front incisors; 0 for the throat."""
+    teeth = parts == INTERIOR_PARTS.index("teeth")
+    z_back, z_front = vertices[teeth, 2].min(), vertices[teeth, 2].max()
+    back = 1.0 - np.clip((vertices[:, 2] - z_back) / (z_front - z_back), 0.0, 1.0)
+    carried = np.linalg.norm(jaw_delta, axis=1) > 0.005
+    return np.where(carried, back, 1.0) * (parts != INTERIOR_PARTS.index("throat"))
+
+
+def tongue_drop(vertices: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """(N,) in [0, 1]: how much of the tongue lowering each interior vertex takes (the tongue's
+    top and front: TONGUE_BODY_Y, TONGUE_FRONT_Z; 0 off the tongue)."""
+    height = _smoothstep((vertices[:, 1] - TONGUE_BODY_Y[0]) / (TONGUE_BODY_Y[1] - TONGUE_BODY_Y[0]))
+    front = _smoothstep((vertices[:, 2] - TONGUE_FRONT_Z[0]) / (TONGUE_FRONT_Z[1] - TONGUE_FRONT_Z[0]))
+    return height * front * (parts == INTERIOR_PARTS.index("tongue"))
+
+
+def paint_avatar(fv: np.ndarray, ff: np.ndarray, skin: np.ndarray, eyeball: dict, lmk: np.ndarray, mucosa: np.ndarray,
+                 mucosa_depth: np.ndarray, interior_v: np.ndarray, parts: np.ndarray) -> dict:
+    """Texture coordinates, textures, vertex colours and the lip contour (``flame_assets.paint``).
+
+    Args:
+        fv, ff: the rest head (5023, 3) metres and its faces (F, 3).
+        skin: (5023,) bool; eyeball: side -> (5023,) bool.
+        lmk: (68, 3) landmarks of the rest head.
+        mucosa: (5023,) bool, the mouth's inner surfaces drawn with the 'tongue' material.
+        mucosa_depth: (5023,) in [0, 1], 0 at the mouth hole's rim, 1 where the lips meet.
+        interior_v: (N, 3) the interior at rest; parts: (N,) index into INTERIOR_PARTS.
+
+    Returns:
+        the arrays ``face_uv`` (F, 3, 2), ``interior_uv`` (N, 2), ``texture_*``,
+        ``vertex_colors`` (5023, 3), ``interior_colors`` (N, 3), ``lip_contour_faces`` (K,),
+        ``lip_contour_bary`` (K, 3), ``mask_mouth_inner`` (5023,).
+    """
+    skin_ids = np.flatnonzero(skin[ff].all(1))
+    skin_faces = ff[skin_ids]
+    lips_3d, lip_tri, lip_bary = paint.lift_front(fv, skin_faces, lip_contour_xy(lmk))
+    line_3d = paint.lift_front(fv, skin_faces, paint.open_catmull_rom(lip_line_xy(lmk), 16))[0]
+    brows = [paint.cylinder_uv(paint.lift_front(fv, skin_faces, brow_outline_xy(lmk, side))[0]) for side in ("R", "L")]
+    textures = {
+        "skin": paint.paint_skin(SKIN_RGB, paint.cylinder_uv(lips_3d), LIP_RGB, paint.cylinder_uv(line_3d), brows,
+                                 BROW_RGB, lip_soft_mm=LIP_SOFT_MM, brow_soft_mm=BROW_SOFT_MM, brow_opacity=BROW_OPACITY),
+        "eyes": paint.paint_eye(SCLERA_RGB, IRIS_RGB, PUPIL_RGB, IRIS_ANGLE, PUPIL_ANGLE),
+        "mouth": paint.palette(MOUTH_PALETTE),
+        "teeth": paint.palette(TEETH_PALETTE),
+    }
+    # per-vertex coordinates: the skin cylinder, eyeballs by direction, the lining by depth
+    uv = paint.normalise_skin_uv(paint.cylinder_uv(fv))
+    rgb = paint.sample(textures["skin"], uv)
+    for side, mask in eyeball.items():
+        uv[mask] = paint.eye_uv(fv[mask], fv[mask].mean(0))  # the eyeball's centre (its joint lies 1.3 mm behind)
+        rgb[mask] = paint.sample(textures["eyes"], uv[mask])
+    lining = np.column_stack([0.25 + 0.15 * mucosa_depth, np.full(len(fv), 0.5)])
+    uv[mucosa] = lining[mucosa]
+    rgb[mucosa] = paint.sample(textures["mouth"], lining[mucosa])
+    face_uv = uv[ff]
+    is_skin_face = np.zeros(len(ff), bool)
+    is_skin_face[skin_ids] = ~mucosa[skin_faces].all(1)
+    face_uv[is_skin_face] = paint.skin_corner_uv(fv, ff[is_skin_face])
+    # the interior: gums, tongue and throat darken towards the back, the teeth likewise
+    teeth = parts == INTERIOR_PARTS.index("teeth")
+    z_front, z_back = interior_v[teeth, 2].max(), interior_v[teeth, 2].min() - 0.005
+    front = np.clip((interior_v[:, 2] - z_back) / (z_front - z_back), 0.0, 1.0)
+    u = np.select(
+        [teeth, parts == INTERIOR_PARTS.index("tongue"), parts == INTERIOR_PARTS.index("throat")],
+        [np.sqrt(front), 0.70 + 0.30 * front ** 0.7, 0.25 * front],
+        0.45 + 0.10 * front,
+    )
+    interior_uv = np.column_stack([u, np.full(len(u), 0.5)])
+    interior_rgb = np.where(teeth[:, None], paint.sample(textures["teeth"], interior_uv),
+                            paint.sample(textures["mouth"], interior_uv))
+    return {
+        "face_uv": face_uv.astype(np.float32),
+        "interior_uv": interior_uv.astype(np.float32),
+        **{f"texture_{k}": v for k, v in textures.items()},
+        "vertex_colors": rgb.astype(np.float32),
+        "interior_colors": interior_rgb.astype(np.float32),
+        "lip_contour_faces": skin_ids[lip_tri].astype(np.int32),
+        "lip_contour_bary": lip_bary.astype(np.float32),
+        "mask_mouth_inner": mucosa,
+    }
 
 
 def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -278,12 +563,17 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     )
     # FLAME's lips pass through each other at rest (the lower lip's inner surface rises 4-5 mm
     # behind the upper lip): give the inner lip surfaces their registered shape (on ICT's
-    # lips, which only touch), fading out towards the outer lip contour (landmarks 51, 57).
-    tuck = inner_lip_tuck(fv[skin], skin_faces, flame_lips, flame_lmk)
+    # lips, which only touch), fading out towards the painted outer lip contour.
+    coords = lip_coordinates(fv[skin], skin_faces, flame_lmk)
+    tuck = inner_lip_tuck(coords, flame_lips)
     moved = tuck[:, None] * (registered - fv[skin])
     fv = fv.copy()
     fv[skin] += moved
     report["inner_lip_tuck"] = {"vertices": int((tuck > 0).sum()), "max_mm": 1e3 * float(np.linalg.norm(moved, axis=1).max())}
+    # ... and still 1 mm apart, which shows the teeth: close them (the lips touch at rest)
+    seal = seal_lips(fv[skin], skin_faces, flame_lips, coords.inside, flame_lmk)
+    fv[skin] += seal
+    report["lip_seal"] = {"vertices": int((np.abs(seal).sum(1) > 0).sum()), "max_mm": 1e3 * float(np.abs(seal).max())}
 
     # 4. carry the deltas: skin through the correspondence, then the eyeballs' gaze
     names = ict["names"]
@@ -319,26 +609,24 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     remap = np.full(len(iv), -1)
     remap[interior_idx] = np.arange(len(interior_idx))
     interior_faces = remap[ict["faces"][(remap[ict["faces"]] >= 0).all(1)]]
-    interior_rgb = np.tile(GUMS_RGB, (len(interior_idx), 1))
-    interior_rgb[interior_idx >= ICT_INTERIOR["teeth"].start] = TEETH_RGB
+    interior_v = iv[interior_idx] + offset
+    interior_d = ict_deltas[:, interior_idx]
+    parts = interior_parts(ict["faces"], ict["islands"], interior_idx, interior_d[names.index("jawOpen")], iv)
+    interior_v[:, 1] -= UPPER_TEETH_DROP_MM * 1e-3 * bite_drop(interior_v, parts, interior_d[names.index("jawOpen")])
+    drop = tongue_drop(interior_v, parts)
+    interior_v[:, 1] -= TONGUE_DROP_MM * 1e-3 * drop
+    interior_d[names.index("jawOpen"), :, 1] -= TONGUE_OPEN_DROP_MM * 1e-3 * drop
     report["interior_offset_mm"] = (1e3 * offset).tolist()
 
-    # 7. colours and masks
+    # 7. paint and masks
+    eyeball = {side: np.isin(np.arange(len(fv)), np.asarray(rng)) for side, rng in FLAME_EYEBALL.items()}
+    rest_lmk = embed(fv, ff, flame["landmark_faces"], flame["landmark_bary"])
+    mucosa = np.zeros(len(fv), bool)
+    mucosa[skin] = tuck >= 1.0
+    depth = np.zeros(len(fv))
+    depth[skin] = mouth_depth(lip_coordinates(fv[skin], skin_faces, rest_lmk), flame_lips)
+    painted = paint_avatar(fv, ff, skin, eyeball, rest_lmk, mucosa, depth, interior_v, parts)
     lip_mask = skin & lip_region(fv, flame_lmk)
-    rgb = np.tile(SKIN_RGB, (len(fv), 1))
-    rgb[lip_mask] = LIP_RGB
-    brow = brow_weight(fv, flame_lmk)[:, None] * skin[:, None]
-    rgb = (1.0 - brow) * rgb + brow * np.array(BROW_RGB)
-    inner = np.zeros(len(fv), bool)
-    inner[skin] = tuck >= 1.0
-    inner &= np.abs(fv[:, 0] - flame_lmk[[60, 64], 0].mean()) < 0.5 * (flame_lmk[64, 0] - flame_lmk[60, 0])
-    inner &= (fv[:, 1] > flame_lmk[57, 1]) & (fv[:, 1] < flame_lmk[51, 1])
-    rgb[inner] = MOUTH_RGB  # inside the mouth, between the lips; not the skin by the corners
-    eyeball = {}
-    for side, rng in FLAME_EYEBALL.items():
-        idx = np.asarray(rng)
-        rgb[idx] = eye_colours(fv, idx)
-        eyeball[side] = np.isin(np.arange(len(fv)), idx)
     lip_labels = np.zeros(len(fv), np.int8)
     lip_labels[skin] = flame_lips
     arrays = {
@@ -357,11 +645,11 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
         "mask_lips": lip_mask,
         "mask_lip_upper": lip_mask & (lip_labels == transfer.UPPER),
         "mask_lip_lower": lip_mask & (lip_labels == transfer.LOWER),
-        "vertex_colors": rgb.astype(np.float32),
-        "interior_vertices": (iv[interior_idx] + offset).astype(np.float32),
+        "interior_vertices": interior_v.astype(np.float32),
         "interior_faces": interior_faces.astype(np.int32),
-        "interior_deltas": ict_deltas[:, interior_idx].astype(np.float32),
-        "interior_colors": interior_rgb.astype(np.float32),
+        "interior_deltas": interior_d.astype(np.float32),
+        "interior_parts": parts,
+        **painted,
     }
     context = {"ict_vertices": iv, "ict_deltas": ict_deltas, "ict_faces": ict["faces"], "registered": registered,
                "ict_lips": ict_lips, "ict_lmk": ict_lmk, "flame_lmk": flame_lmk, "lip_labels": lip_labels}

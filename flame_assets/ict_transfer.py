@@ -61,6 +61,35 @@ def read_obj(path: str | Path, with_faces: bool = True) -> tuple[np.ndarray, np.
     return vertices, (np.asarray(tris, dtype=np.int64) if with_faces else None)
 
 
+def uv_islands(path: str | Path) -> np.ndarray:
+    """(F,) UV-island id of every triangle of an OBJ, in :func:`read_obj`'s triangle order.
+
+    Triangles that share a texture vertex (``vt``) are in one island. ICT FaceKit lays out
+    parts that share a mesh in islands of their own (the tongue's top and underside apart from
+    the gums), which tells them apart where the geometry is one connected piece.
+
+    Raises:
+        ModelFileError: if the file is missing or a face has no texture indices.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"OBJ file not found: {path}; check the --data folder")
+    tris = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("f "):
+                try:
+                    idx = [int(tok.split("/")[1]) - 1 for tok in line[2:].split()]
+                except (IndexError, ValueError):
+                    raise ModelFileError(f"{path} has a face without texture coordinates: {line.strip()}") from None
+                tris.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
+    tris = np.asarray(tris, np.int64)
+    n = int(tris.max()) + 1
+    adj = sparse.coo_matrix((np.ones(tris.size), (tris.ravel(), np.roll(tris, 1, 1).ravel())), shape=(n, n))
+    _, comp = csgraph.connected_components(adj, directed=False)
+    return comp[tris[:, 0]]
+
+
 def register_nonrigid(
     source: trimesh.Trimesh,
     target: trimesh.Trimesh,

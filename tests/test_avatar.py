@@ -5,13 +5,15 @@ import zipfile
 import numpy as np
 import pytest
 import trimesh
+from matplotlib.path import Path as PolyPath
 
 import emoflame
 from emoflame.core.channels import ARKIT_CHANNELS, canonical_channel
 from emoflame.core.errors import ModelFileError
-from emoflame.core.flame.avatar import FORMAT_VERSION, load_avatar
+from emoflame.core.flame.avatar import FORMAT_VERSION, INTERIOR_PARTS, load_avatar
 from emoflame.flame_assets import build_default_avatar as build
 from emoflame.flame_assets import ict_transfer as transfer
+from emoflame.flame_assets import paint
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,14 @@ def test_contract_shapes_and_names(avatar):
     inner = avatar.interior
     assert inner.blendshape_deltas.shape == (s, len(inner.vertices), 3)
     assert inner.faces.max() < len(inner.vertices) and inner.vertex_colors.shape == inner.vertices.shape
-    for key in ("skin", "eyeball_L", "eyeball_R", "face", "lips", "lip_upper", "lip_lower"):
+    for key in ("skin", "eyeball_L", "eyeball_R", "face", "lips", "lip_upper", "lip_lower", "mouth_inner"):
         assert avatar.masks[key].shape == (5023,) and avatar.masks[key].dtype == bool
+    assert avatar.face_uv.shape == (9976, 3, 2) and np.isfinite(avatar.face_uv).all()
+    assert set(avatar.textures) == {"skin", "eyes", "teeth", "mouth"}
+    assert all(t.dtype == np.uint8 and t.ndim == 3 and t.shape[2] == 3 for t in avatar.textures.values())
+    assert inner.parts.shape == (len(inner.vertices),) and set(np.unique(inner.parts)) == {0, 1, 2, 3}
+    assert inner.uv.shape == (len(inner.vertices), 2) and (inner.uv >= 0).all() and (inner.uv <= 1).all()
+    assert avatar.lip_contour(avatar.vertices).shape == (len(avatar.lip_contour_faces), 3)
     # every ARKit channel but tongueOut (ICT has none) is there, browInnerUp and cheekPuff per side
     covered = {canonical_channel(n) for n in avatar.blendshape_names} | set(avatar.blendshape_names)
     covered |= {n[:-2] for n in avatar.blendshape_names if n[:-2] in ARKIT_CHANNELS}
@@ -59,11 +67,17 @@ def test_rest_is_flame_template_except_inner_lips(avatar, shared_data):
     template = np.asarray(trimesh.load(shared_data / "flame" / "template.ply", process=False).vertices)
     moved = np.linalg.norm(avatar.vertices - template, axis=1) > 1e-6
     assert np.array_equal(avatar.faces, trimesh.load(shared_data / "flame" / "template.ply", process=False).faces)
-    # only the mouth's inner lip surfaces were tucked, all near the mouth
+    # only the lips moved (inner surfaces tucked, the lips sealed), all near the mouth
     lmk = avatar.landmarks(avatar.vertices)
     mouth_centre = lmk[48:68].mean(0)
     assert 0 < moved.sum() < 400
     assert np.linalg.norm(avatar.vertices[moved] - mouth_centre, axis=1).max() < 0.045
+    # seen from the front, what moved outside the painted lip contour lies well behind the lips
+    # (the inner lower lip, down towards the gums): the face around the mouth is FLAME's
+    contour = avatar.lip_contour(avatar.vertices)
+    outside = ~PolyPath(contour[:, :2]).contains_points(avatar.vertices[:, :2])
+    assert (moved & ~outside).sum() > 100
+    assert (avatar.vertices[moved & outside, 2] < lmk[57, 2] - 0.008).all()
 
 
 def test_parts_move_only_where_they_should(avatar):
@@ -110,18 +124,30 @@ def test_blink_closes_the_lids(avatar, skin_faces, side):
     assert np.sign(avatar.vertices[moving, 0].mean()) == (1 if side == "L" else -1)
 
 
-def test_lips_rest_apart_open_with_jaw_and_close_with_mouth_close(avatar):
+def test_lips_touch_at_rest_open_with_jaw_and_close_with_mouth_close(avatar):
     lmk = avatar.landmarks(avatar.vertices)
     lo, hi = build.mouth_box(lmk)
     v = avatar.vertices.astype(np.float64)
     middle = (v[:, 0] > lo[0]) & (v[:, 0] < hi[0])
     up, down = avatar.masks["lip_upper"] & middle, avatar.masks["lip_lower"] & middle
     rest_gap, rest_cross = transfer.closure(v, avatar.faces, up, down)
-    assert rest_cross == 0 and rest_gap > 0.0  # the lips do not pass through each other at rest
+    assert rest_gap < 1e-4 and rest_cross > 0  # sealed: the lips press together a little (FLAME's are 1 mm apart)
     open_gap, _ = transfer.closure(avatar.vertices_for({"jawOpen": 1.0}).astype(np.float64), avatar.faces, up, down)
     assert open_gap > 0.015
     shut = avatar.vertices_for({"jawOpen": 1.0, "mouthClose": 1.0}).astype(np.float64)
     assert transfer.closure(shut, avatar.faces, up, down)[0] < 0.001
+
+
+def test_tongue_lies_below_the_lower_teeth_and_follows_the_jaw(avatar):
+    inner = avatar.interior
+    tongue, teeth = inner.parts == INTERIOR_PARTS.index("tongue"), inner.parts == INTERIOR_PARTS.index("teeth")
+    jaw = avatar.weight_vector({"jawOpen": 1.0})
+    lower = teeth & (np.linalg.norm(inner.blendshape_deltas[avatar.blendshape_names.index("jawOpen")], axis=1) > 0.005)
+    front = inner.vertices[:, 2] > np.percentile(inner.vertices[tongue, 2], 50)
+    # the front half of the tongue lies at least 2 mm below the lower teeth's edges (ICT's: level with them)
+    assert inner.vertices[tongue & front, 1].max() < inner.vertices[lower, 1].max() - 0.002
+    moved = inner.vertices_for(jaw) - inner.vertices
+    assert moved[tongue & front, 1].mean() < moved[lower, 1].mean() + 0.002  # it drops with the jaw, and more
 
 
 def test_jaw_open_carries_the_lower_teeth(avatar):
@@ -225,3 +251,62 @@ def test_correspondence_carries_values_exactly_at_vertices():
     assert np.allclose(corr.carry(values), values) and np.allclose(corr.distance, 0.1)
     mid = transfer.closest_correspondence(np.array([[0.5, 0.5, 0.0]]), vertices, faces)
     assert mid.carry(values)[0, 0] == pytest.approx(1.5)
+
+
+def _brow_texels(avatar):
+    """Skin-texture texels darker than half the skin's brightness: the painted brows, as (u, y) metres."""
+    tex = avatar.textures["skin"].astype(float).mean(2)
+    rows, cols = np.nonzero(tex < 0.5 * np.median(tex))
+    (u0, u1), (v0, v1) = paint.SKIN_UV_RANGE
+    u = u0 + (cols + 0.5) / tex.shape[1] * (u1 - u0)
+    y = v0 + (rows + 0.5) / tex.shape[0] * (v1 - v0)
+    return u, y
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_brows_are_painted_neutral(avatar, side):
+    u, y = _brow_texels(avatar)
+    mine = np.sign(u) == side
+    u, y = np.abs(u[mine]), y[mine]
+    assert mine.sum() > 2000  # a brow, 5-6 mm tall and 40 mm long at 0.16 mm a texel
+    inner, outer = u < np.percentile(u, 15), u > np.percentile(u, 85)
+    # the nasal end does not sit above the tail (FLAME's brow landmarks, painted as they are, slant
+    # 7 mm up towards the nose and read as worried), and the arch is not at the nasal end
+    assert y[inner].mean() - y[outer].mean() < 0.0015
+    top = u[np.argmax(y)]
+    assert np.percentile(u, 30) < top < np.percentile(u, 90)
+
+
+def test_brows_move_with_the_brow_shapes(avatar):
+    dark = avatar.vertex_colors.mean(1) < 0.5 * np.median(avatar.vertex_colors[avatar.masks["skin"]].mean(1))
+    brow = dark & avatar.masks["skin"] & (avatar.vertices[:, 1] > 0.03)
+    x = np.abs(avatar.vertices[:, 0])
+    inner, outer = brow & (x < np.percentile(x[brow], 30)), brow & (x > np.percentile(x[brow], 70))
+    rise = {name: (avatar.vertices_for({f"{name}_L": 1.0, f"{name}_R": 1.0}) - avatar.vertices)[:, 1]
+            for name in ("browInnerUp", "browOuterUp", "browDown")}
+    inner_up = rise["browInnerUp"][inner].mean()
+    assert inner_up > 0.002 and inner_up > 2 * rise["browInnerUp"][outer].mean()
+    assert rise["browOuterUp"][outer].mean() > 0.002
+    assert rise["browDown"][inner].mean() < -0.002
+
+
+def test_catmull_rom_passes_through_its_points():
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    curve = paint.closed_catmull_rom(square, samples=8)
+    assert curve.shape == (32, 2) and np.allclose(curve[::8], square)
+    line = paint.open_catmull_rom(square[:3], samples=4)
+    assert np.allclose(line[[0, 4, 8]], square[:3])
+
+
+def test_skin_uv_keeps_triangles_across_the_seam_small():
+    # a triangle behind the head straddling the cylinder's seam (x changes sign at the back)
+    vertices = np.array([[0.001, 0.0, -0.1], [-0.001, 0.0, -0.1], [0.0, 0.002, -0.1]])
+    uv = paint.skin_corner_uv(vertices, np.array([[0, 1, 2]]))
+    span = np.ptp(uv[0, :, 0]) * (paint.SKIN_UV_RANGE[0][1] - paint.SKIN_UV_RANGE[0][0])
+    assert span < 0.005 and (uv[0, :, 0] > 1).all()  # 2.3 mm of arc (not the whole way round), beyond the texture
+
+
+def test_texture_sampling_is_bilinear_and_clamped():
+    tex = np.array([[[0, 0, 0], [255, 255, 255]]], np.uint8)  # one row, black then white
+    out = paint.sample(tex, np.array([[0.5, 0.5], [0.25, 0.5], [-3.0, 0.5], [3.0, 0.5]]))
+    assert np.allclose(out[:, 0], [0.5, 0.0, 0.0, 1.0])

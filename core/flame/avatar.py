@@ -17,9 +17,17 @@ import numpy as np
 
 from ..errors import ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ASSET = Path(__file__).resolve().parents[2] / "flame_assets" / "default_avatar.npz"
 REBUILD = "python -m emoflame.flame_assets.build_default_avatar --data ../shared/data"
+
+
+INTERIOR_PARTS = ("gums", "tongue", "teeth", "throat")
+"""What each value of :attr:`MouthInterior.parts` names."""
+
+TEXTURES = ("skin", "eyes", "teeth", "mouth")
+"""The avatar's textures: the skin (lips, brows), the eyeballs, and the 1-D palettes of the
+teeth and of the mouth's lining, gums and tongue."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,17 @@ class MouthInterior:
         faces: (F, 3) int32 triangles.
         blendshape_deltas: (S, N, 3) float32 metres, same names and order as the avatar's.
         vertex_colors: (N, 3) float32 in [0, 1] (teeth, gums and tongue).
+        parts: (N,) int8 index into :data:`INTERIOR_PARTS`.
+        uv: (N, 2) float32 texture coordinates into the 'teeth' palette (teeth) or the
+            'mouth' palette (the rest).
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     blendshape_deltas: np.ndarray
     vertex_colors: np.ndarray
+    parts: np.ndarray
+    uv: np.ndarray
 
     def vertices_for(self, weights: np.ndarray) -> np.ndarray:
         """Interior positions for weights (S,) or (T, S) -> (N, 3) or (T, N, 3) metres."""
@@ -57,9 +70,17 @@ class Avatar:
         landmark_bary: (68, 3) float32 barycentric coordinates of each landmark.
         joint_regressor: (5, 5023) float32, one row per joint of ``core.flame.JOINT_NAMES``.
         masks: bool (5023,) per part: 'skin', 'eyeball_L', 'eyeball_R', 'face' (where
-            expressions act), 'lips', 'lip_upper', 'lip_lower'.
-        vertex_colors: (5023, 3) float32 in [0, 1]: skin, lips, sclera, iris, pupil.
+            expressions act), 'lips', 'lip_upper', 'lip_lower', 'mouth_inner' (the mouth's
+            inner surfaces, drawn in the mouth's colours).
+        vertex_colors: (5023, 3) float32 in [0, 1]: the textures sampled at the vertices, for
+            renderers that colour by vertex (coarse: FLAME's triangles are 3-7 mm across).
         interior: the :class:`MouthInterior`.
+        face_uv: (9976, 3, 2) float32 texture coordinates per triangle corner: the skin's into
+            the 'skin' texture, the eyeballs' into 'eyes', the mouth's inner surfaces' into
+            the 'mouth' palette.
+        textures: name (:data:`TEXTURES`) -> (H, W, 3) uint8 sRGB, row 0 at v = 0.
+        lip_contour_faces: (K,) int32 and lip_contour_bary: (K, 3) float32: the painted outer
+            lip contour (the vermilion border) embedded on the mesh, in order around the lips.
     """
 
     vertices: np.ndarray
@@ -72,6 +93,10 @@ class Avatar:
     masks: dict[str, np.ndarray]
     vertex_colors: np.ndarray
     interior: MouthInterior
+    face_uv: np.ndarray
+    textures: dict[str, np.ndarray]
+    lip_contour_faces: np.ndarray
+    lip_contour_bary: np.ndarray
 
     @property
     def num_vertices(self) -> int:
@@ -122,6 +147,11 @@ class Avatar:
         corners = np.asarray(vertices)[..., self.faces[self.landmark_faces], :]  # (..., 68, 3, 3)
         return np.einsum("...lkc,lk->...lc", corners, self.landmark_bary)
 
+    def lip_contour(self, vertices: np.ndarray) -> np.ndarray:
+        """The painted outer lip contour on posed vertices: (..., 5023, 3) -> (..., K, 3)."""
+        corners = np.asarray(vertices)[..., self.faces[self.lip_contour_faces], :]  # (..., K, 3, 3)
+        return np.einsum("...lkc,lk->...lc", corners, self.lip_contour_bary)
+
 
 def load_avatar(path: str | Path) -> Avatar:
     """Load an avatar .npz written by ``build_default_avatar`` (never unpickles).
@@ -152,8 +182,13 @@ def load_avatar(path: str | Path) -> Avatar:
             masks={k[5:]: a[k] for k in a if k.startswith("mask_")},
             vertex_colors=a["vertex_colors"],
             interior=MouthInterior(
-                a["interior_vertices"], a["interior_faces"], a["interior_deltas"], a["interior_colors"]
+                a["interior_vertices"], a["interior_faces"], a["interior_deltas"], a["interior_colors"],
+                a["interior_parts"], a["interior_uv"],
             ),
+            face_uv=a["face_uv"],
+            textures={name: a[f"texture_{name}"] for name in TEXTURES},
+            lip_contour_faces=a["lip_contour_faces"],
+            lip_contour_bary=a["lip_contour_bary"],
         )
     except KeyError as exc:
         raise ModelFileError(f"avatar file {path} lacks the array {exc}; rebuild it with: {REBUILD}") from None
