@@ -1,9 +1,11 @@
-"""Praat's pitch (core.audio.pitch.f0_track) against the current librosa YIN path, and cold starts.
+"""Praat's pitch (core.audio.pitch.f0_track, what prosody() uses) against the librosa YIN path it
+replaced, and cold starts. The YIN reference needs librosa (pip install librosa==0.11.0), which
+emoflame itself no longer imports.
 
     python benchmarks/bench_pitch.py [--no-cold]
 
 Agreement, per recording (arctic_a0007, the Asterisk prompts, the FACEGOOD Mandarin takes), on
-the 10 ms grid, against ``core.audio.features.prosody(samples, fps=100)`` (YIN at 8 kHz, its
+the 10 ms grid, against the former ``prosody`` (:func:`yin_reference`: YIN at 8 kHz, its
 voicing = loud and steady): the voiced share of each; voicing agreement; on frames both call
 voiced, the median absolute difference in semitones, the share over 1 semitone (gross) and the
 share within 3 semitones of an octave (octave errors); and each tracker's voicing against the
@@ -55,17 +57,36 @@ def phone_voicing(samples: np.ndarray, transcript: str, frames: int) -> np.ndarr
     return label
 
 
+def yin_reference(samples: np.ndarray):
+    """The F0 and voicing emoflame's prosody() gave before Praat, on the 10 ms grid: librosa's YIN
+    at 8 kHz (frame 512, hop 5 ms), voiced where within 25 dB of the loud frames and steady
+    against its neighbours (under 0.1 octave from the median of three)."""
+    import librosa
+    import soxr
+    from types import SimpleNamespace
+
+    rms = librosa.feature.rms(y=samples, frame_length=400, hop_length=160, center=True)[0]
+    loudness = 20 * np.log10(np.maximum(rms, 1e-5))
+    f0 = librosa.yin(soxr.resample(samples, 16000, 8000), fmin=60.0, fmax=500.0, sr=8000, frame_length=512,
+                     hop_length=80)
+    f0 = np.pad(f0, (0, max(0, len(loudness) - len(f0))), mode="edge")[: len(loudness)]
+    log_f0 = np.log2(f0)
+    padded = np.pad(log_f0, 1, mode="edge")
+    steady = np.abs(log_f0 - np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)) < 0.1
+    voiced = (loudness > np.percentile(loudness, 95) - 25) & steady & (f0 < 500.0 * 0.98)
+    return SimpleNamespace(f0=np.where(voiced, f0, 0.0), voiced=voiced)
+
+
 def compare(name: str, samples: np.ndarray, transcript: str | None) -> dict:
-    from emoflame.core.audio.features import prosody
     from emoflame.core.audio.pitch import f0_track
 
     start = time.perf_counter()
-    yin = prosody(samples, 100.0)
+    yin = yin_reference(samples)
     yin_s = time.perf_counter() - start
     start = time.perf_counter()
     f0, voiced = f0_track(samples)
     praat_s = time.perf_counter() - start
-    n = min(len(f0), len(yin.f0))  # prosody gives ceil(N / 160) frames, f0_track 1 + N // 160
+    n = min(len(f0), len(yin.f0))
     f0, voiced, yf, yv = f0[:n], voiced[:n], yin.f0[:n], yin.voiced[:n]
     both = voiced & yv
     d = np.abs(semitones(f0[both], yf[both]))
@@ -88,10 +109,8 @@ def agreement() -> None:
 
     from emoflame.core.audio.load import load_audio
 
-    from emoflame.core.audio.features import prosody
-
     wavs = [SPEECH / "arctic_a0007.wav", *sorted(SPEECH.glob("asterisk-*.wav")), *sorted((DATA / "facegood" / "wav").glob("*.wav"))]
-    prosody(load_audio(wavs[0])[0], 100.0)  # librosa's imports out of the timings below
+    yin_reference(load_audio(wavs[0])[0])  # librosa's imports out of the timings below
     rows = [compare(w.stem, load_audio(w)[0], REFERENCES.get(w.stem)) for w in wavs]
     print(f"{'recording':<30} {'s':>6} {'voiced yin/praat':>16} {'v agree':>7} {'both':>5} {'med st':>6} "
           f"{'>1 st':>6} {'octave':>6} {'F0 med Hz':>9} {'s yin/praat':>11}   vs phones: agree, false voiced, missed (yin | praat)")
@@ -115,7 +134,6 @@ def agreement() -> None:
 
 
 def glide() -> None:
-    from emoflame.core.audio.features import prosody
     from emoflame.core.audio.pitch import f0_track
 
     seconds, rate = 3.0, 16000
@@ -124,10 +142,10 @@ def glide() -> None:
     wave = sum(np.sin(k * phase) / k for k in range(1, 11))
     wave = (0.3 * wave / np.abs(wave).max()).astype(np.float32)
     f0, voiced = f0_track(wave)
-    yin = prosody(wave, 100.0)
+    yin = yin_reference(wave)
     truth = 100 * 2 ** (np.arange(len(f0)) * 0.01 / seconds)
     inner = slice(10, len(yin.f0) - 10)
-    print(f"\nglide 100 → 200 Hz (ten harmonics), frames 0.1 s from either end:")
+    print("\nglide 100 → 200 Hz (ten harmonics), frames 0.1 s from either end:")
     for key, f, v in (("yin", yin.f0[inner], yin.voiced[inner]), ("praat", f0[inner], voiced[inner])):
         e = semitones(f[v], truth[inner][v])
         print(f"  {key:<5} voiced {v.mean():.3f}, error median {np.median(e):+.4f} st, max |e| {np.abs(e).max():.3f} st")
@@ -146,19 +164,16 @@ import emoflame; step("import emoflame")
 from emoflame.core.audio.load import load_audio
 samples, _ = load_audio(sys.argv[1]); step("load_audio (4 s recording)")
 from emoflame.core.audio.pitch import f0_track; f0_track(samples); step("f0_track: import parselmouth + first call")
-import librosa.util.utils; step("import librosa.util (numba: _localmax, _localmin, peak_pick, _cabs2, ...)")
-import librosa.core.audio; step("import librosa.core.audio (numba: _zc_wrapper)")
-import librosa.core.pitch; step("import librosa.core.pitch (numba: _pi_wrapper, YIN's interpolation)")
-import librosa.feature; step("import librosa.feature")
 from emoflame.core.audio.features import log_mel, prosody
-prosody(samples, 25.0); step("features.prosody (rms + YIN), first call")
-log_mel(samples, 25.0); step("features.log_mel (melspectrogram), first call")
+prosody(samples, 25.0); step("features.prosody (RMS + Praat), first call")
+log_mel(samples, 25.0); step("features.log_mel, first call")
+print(f"  librosa or numba imported: {sorted(m for m in ('librosa', 'numba') if m in sys.modules)}")
 print(f"  {'total':<58} {time.perf_counter() - start:6.2f} s")
 """
 
 F0_ONLY = {
     "praat": "from emoflame.core.audio.pitch import f0_track; f0_track(samples)",
-    "yin": "from emoflame.core.audio.features import prosody; prosody(samples, 25.0)",
+    "yin": "import librosa; librosa.yin(samples, fmin=60.0, fmax=500.0, sr=16000, frame_length=1024, hop_length=160)",
 }
 
 

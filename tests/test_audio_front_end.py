@@ -60,8 +60,10 @@ def test_features_on_the_frame_grid(shared_data):
     # The recording opens with ~0.5 s of room noise before "and": quiet and unvoiced.
     assert p.loudness[:10].max() < p.loudness.max() - 25
     assert not p.voiced[:10].any()
-    assert 0.5 < p.voiced.mean() < 0.9
-    assert 90 < np.median(p.f0[p.voiced]) < 200
+    # Frames in voiced phones of its forced alignment: 0.59; Praat calls 0.50 voiced (YIN called
+    # 0.2 of the unvoiced phones voiced as well).
+    assert 0.4 < p.voiced.mean() < 0.7
+    assert 110 < np.median(p.f0[p.voiced]) < 140  # 126 Hz, a male voice
 
 
 # Hostile and damaged recordings (issue 13): each is refused before any allocation it asks for,

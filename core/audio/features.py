@@ -1,5 +1,10 @@
 """Features on the animation frame grid: log-mel and prosody (loudness, F0).
 
+numpy and Praat (:mod:`.pitch`) only: no JIT compiler, so the first run in a fresh environment
+is as fast as the next (librosa's numba compiled for 35-50 s on its first import here; the
+log-mel and RMS below reproduce its ``melspectrogram`` and ``rms`` with centred, zero-padded
+frames to within 1e-6).
+
 The frame grid: frame i shows the face at time ``i / fps`` seconds (Blender frame ``i + 1``), and
 a feature for frame i summarises the audio around that instant. Features are computed at a
 10 ms hop (the rate speech front ends use) and resampled to the grid by linear interpolation, so
@@ -11,16 +16,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
-import soxr
 
 from .load import SAMPLE_RATE
+from .pitch import f0_track
 
 HOP = SAMPLE_RATE // 100
 """Samples between analysis frames: 10 ms."""
 
 N_MELS = 80
+N_FFT = 512
+WINDOW = 400
+"""Samples of the analysis window: 25 ms."""
+BLOCK = 6000
+"""Frames (60 s) transformed at a time, so an hour-long recording stays in bounded memory."""
 
 
 def num_frames(duration: float, fps: float) -> int:
@@ -54,12 +63,50 @@ def log_mel(samples: np.ndarray, fps: float, n_mels: int = N_MELS) -> np.ndarray
     Returns:
         (T, n_mels) float32, natural log of mel power, T = :func:`num_frames`.
     """
-    mel = librosa.feature.melspectrogram(
-        y=samples, sr=SAMPLE_RATE, n_fft=512, win_length=400, hop_length=HOP, n_mels=n_mels,
-        fmin=0.0, fmax=SAMPLE_RATE / 2,
-    )
+    filters = mel_filters(n_mels).T  # (N_FFT // 2 + 1, n_mels)
+    # A periodic Hann window of WINDOW samples, centred in the N_FFT-point frame.
+    window = np.zeros(N_FFT)
+    start = (N_FFT - WINDOW) // 2
+    window[start:start + WINDOW] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)
+    frames = centred_frames(samples, N_FFT)
+    mel = np.empty((len(frames), n_mels), np.float32)
+    for lo in range(0, len(frames), BLOCK):
+        power = np.abs(np.fft.rfft(frames[lo:lo + BLOCK] * window, axis=1)) ** 2
+        mel[lo:lo + BLOCK] = np.log(power @ filters + 1e-6)
     n = num_frames(len(samples) / SAMPLE_RATE, fps)
-    return to_frame_grid(np.log(mel.T + 1e-6), n, fps)
+    return to_frame_grid(mel, n, fps)
+
+
+def centred_frames(samples: np.ndarray, length: int) -> np.ndarray:
+    """(1 + N // HOP, length) float64 view: frame j centred on sample j × HOP, zero-padded at the ends."""
+    padded = np.pad(np.asarray(samples, np.float64), length // 2)
+    return np.lib.stride_tricks.sliding_window_view(padded, length)[::HOP]
+
+
+def frame_rms(samples: np.ndarray) -> np.ndarray:
+    """(1 + N // HOP,) float64 RMS of the WINDOW-sample frames centred every 10 ms."""
+    frames = centred_frames(samples, WINDOW)
+    return np.concatenate([np.sqrt(np.mean(frames[lo:lo + BLOCK] ** 2, axis=1)) for lo in range(0, len(frames), BLOCK)])
+
+
+def mel_filters(n_mels: int = N_MELS, fmin: float = 0.0, fmax: float = SAMPLE_RATE / 2) -> np.ndarray:
+    """(n_mels, N_FFT // 2 + 1) triangular mel filters on Slaney's mel scale (linear to 1 kHz,
+    logarithmic above), each normalised to unit area (Slaney, "Auditory Toolbox", 1998), the
+    filter bank the learned models were trained with."""
+    def to_mel(hz):
+        hz = np.asarray(hz, np.float64)
+        return np.where(hz >= 1000, 15 + np.log(np.maximum(hz, 1e-10) / 1000) / (np.log(6.4) / 27), hz / (200 / 3))
+
+    def to_hz(mel):
+        return np.where(mel >= 15, 1000 * np.exp(np.log(6.4) / 27 * (mel - 15)), mel * 200 / 3)
+
+    fft_hz = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges = to_hz(np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2))  # (n_mels + 2,) Hz
+    ramps = edges[:, None] - fft_hz[None, :]
+    widths = np.diff(edges)
+    rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    return filters * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 @dataclass(frozen=True)
@@ -68,8 +115,8 @@ class Prosody:
 
     Attributes:
         loudness: RMS level in dB full scale (25 ms windows).
-        f0: fundamental frequency in Hz from YIN, 0 where unvoiced.
-        voiced: True where the frame is voiced speech (loud enough and periodic).
+        f0: fundamental frequency in Hz from Praat's autocorrelation tracker, 0 where unvoiced.
+        voiced: True where the frame is voiced speech (Praat's voicing decision).
     """
 
     loudness: np.ndarray
@@ -87,43 +134,28 @@ class Prosody:
 
 
 F0_MIN, F0_MAX = 60.0, 500.0
-"""Hz: the range of speaking voices searched by YIN."""
+"""Hz: the range of speaking voices searched."""
 
 
 def prosody(samples: np.ndarray, fps: float) -> Prosody:
     """Loudness and pitch of the voice, per frame.
-
-    Voicing: a frame is voiced where it is within 25 dB of the recording's loud frames and YIN's
-    estimate is stable against its neighbours (octave jumps and noise make it wander).
 
     Args:
         samples: (N,) float32 mono at 16 kHz.
         fps: frames per second of the animation.
 
     Returns:
-        :class:`Prosody` with T = :func:`num_frames` frames.
+        :class:`Prosody` with T = :func:`num_frames` frames: loudness from 25 ms RMS, F0 and
+        voicing from Praat (:func:`.pitch.f0_track`, Boersma, "Accurate short-term analysis of the
+        fundamental frequency and the harmonics-to-noise ratio of a sampled sound", 1993).
     """
-    rms = librosa.feature.rms(y=samples, frame_length=400, hop_length=HOP, center=True)[0]
-    loudness = 20 * np.log10(np.maximum(rms, 1e-5))
-    # Speaking F0 needs no more than 4 kHz of bandwidth: YIN at 8 kHz halves its cost.
-    low_rate = SAMPLE_RATE // 2
-    f0 = librosa.yin(soxr.resample(samples, SAMPLE_RATE, low_rate), fmin=F0_MIN, fmax=F0_MAX, sr=low_rate,
-                     frame_length=512, hop_length=HOP // 2)
-    f0 = np.pad(f0, (0, max(0, len(loudness) - len(f0))), mode="edge")[: len(loudness)]
-    loud = loudness > np.percentile(loudness, 95) - 25
-    log_f0 = np.log2(f0)
-    steady = np.abs(log_f0 - _median3(log_f0)) < 0.1
-    voiced = loud & steady & (f0 < F0_MAX * 0.98)
+    loudness = 20 * np.log10(np.maximum(frame_rms(samples), 1e-5))
+    f0, voiced = f0_track(samples, F0_MIN, F0_MAX)  # same 10 ms frames as the loudness
     n = num_frames(len(samples) / SAMPLE_RATE, fps)
     voiced_grid = to_frame_grid(voiced.astype(np.float32), n, fps) > 0.5
-    f0_grid = to_frame_grid(np.where(voiced, f0, 0.0), n, fps)
+    f0_grid = to_frame_grid(f0, n, fps)
     return Prosody(
         loudness=to_frame_grid(loudness, n, fps),
         f0=np.where(voiced_grid, f0_grid, 0.0).astype(np.float32),
         voiced=voiced_grid,
     )
-
-
-def _median3(x: np.ndarray) -> np.ndarray:
-    padded = np.pad(x, 1, mode="edge")
-    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
