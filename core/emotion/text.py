@@ -22,11 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, SettingsError
 from ..settings import ENVIRONMENT
 
 MINILM = "minilm"
 CLIP = "clip"
+
+WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors")
+"""The CLIP checkpoint files read: torch zip files and safetensors (not open_clip's numpy
+big_vision weights, nor TorchScript archives)."""
+
+MAX_CLIP_BYTES = 16 << 30
+"""The largest open_clip checkpoint accepted (ViT-bigG-14 in float32 is 10 GB)."""
 
 
 class TextEncoder:
@@ -60,12 +67,20 @@ class MiniLMEncoder(TextEncoder):
 class ClipTextEncoder(TextEncoder):
     """open_clip text tower from a local checkpoint (no download).
 
+    The file is untrusted until checked (:func:`core.checkpoints.check_weights_file`: size,
+    container, no zip bomb); open_clip reads it with ``torch.load(weights_only=True)`` (or
+    safetensors) into the architecture, strictly (every weight present, every shape right), and
+    the text tower's weights must be finite.
+
     Args:
-        checkpoint: the local checkpoint file.
-        arch: its open_clip architecture name.
+        checkpoint: the local checkpoint file (``.bin``, ``.pt``, ``.pth`` or ``.safetensors``).
+        arch: its open_clip architecture name (one of ``open_clip.list_models()``; nothing that
+            would download, such as ``hf-hub:``).
 
     Raises:
-        ModelFileError: the checkpoint is not a file, or does not fit the architecture.
+        ModelFileError: the checkpoint is not a file, not a weights file emoflame reads, damaged,
+            holds code (it may be malicious), or does not fit the architecture.
+        SettingsError: ``arch`` is not an open_clip architecture known offline.
     """
 
     name = CLIP
@@ -74,6 +89,8 @@ class ClipTextEncoder(TextEncoder):
         import open_clip
         import torch
 
+        from ..checkpoints import check_weights_file, weights_error
+
         path = Path(checkpoint)
         if not checkpoint or not path.is_file():
             raise ModelFileError(
@@ -81,12 +98,24 @@ class ClipTextEncoder(TextEncoder):
                 f"open_clip_pytorch_model.bin) once and set {ENVIRONMENT['clip_checkpoint']} (or the add-on's "
                 "CLIP Weights preference) to the file"
             )
+        if arch not in open_clip.list_models():
+            raise SettingsError(f"unknown open_clip architecture {arch!r}; set {ENVIRONMENT['clip_arch']} to the "
+                                f"checkpoint's (e.g. ViT-B-32, ViT-L-14)")
+        what = f"an open_clip {arch} checkpoint"
+        fix = (f"use the original open_clip_pytorch_model.bin (or .safetensors) of {arch}, or set "
+               f"{ENVIRONMENT['clip_arch']} to the checkpoint's architecture")
+        if path.suffix.lower() not in WEIGHT_SUFFIXES:
+            raise ModelFileError(f"{path} is not {what} (a {path.suffix or 'suffixless'} file); give a "
+                                 f"{', '.join(WEIGHT_SUFFIXES)} file: {fix}")
+        check_weights_file(path, what, fix, MAX_CLIP_BYTES)
         try:
-            # open_clip loads .pt/.bin with torch.load(weights_only=True) and .safetensors natively.
+            # a local file: open_clip loads it strictly with torch.load(weights_only=True) or safetensors
             model = open_clip.create_model(arch, pretrained=str(path), device="cpu")
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ModelFileError(f"{path} is not an open_clip {arch} checkpoint ({exc}); set "
-                                 f"{ENVIRONMENT['clip_arch']} to its architecture") from None
+        except Exception as exc:  # noqa: BLE001 - an untrusted file may fail open_clip in any way
+            raise weights_error(path, what, fix, exc) from None
+        text_tower = [p for n, p in model.named_parameters() if not n.startswith("visual.")]
+        if not all(bool(torch.isfinite(p).all()) for p in text_tower):
+            raise ModelFileError(f"{path} is not {what} (its text weights hold NaN or infinity); {fix}")
         self.model = model.eval()
         self.tokenizer = open_clip.get_tokenizer(arch)
         self._torch = torch
@@ -104,11 +133,12 @@ def text_encoder(name: str = MINILM, clip_checkpoint: str = "", clip_arch: str =
     open_clip ``clip_arch`` checkpoint file). Cached on all three arguments.
 
     Raises:
-        ModelFileError: its weights are missing (the message says where to put them).
-        ValueError: unknown name.
+        ModelFileError: its weights are missing (the message says where to put them), or the
+            name (which an emotion adapter's checkpoint records) is not an encoder's.
     """
     if name == MINILM:
         return MiniLMEncoder()
     if name == CLIP:
         return ClipTextEncoder(clip_checkpoint, clip_arch)
-    raise ValueError(f"unknown text encoder {name!r}; choose {MINILM!r} or {CLIP!r}")
+    raise ModelFileError(f"unknown text encoder {name!r} (the emotion adapter's checkpoint names it); emoflame has "
+                         f"{MINILM!r} and {CLIP!r}: reinstall emoflame or retrain the adapter")
