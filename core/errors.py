@@ -45,3 +45,9 @@ class ClipError(EmoflameError, ValueError):
 
 class OutputError(EmoflameError, OSError):
     """An output that exists (and --force was not given) or a folder that cannot be written."""
+
+
+class RequestError(EmoflameError, ValueError):
+    """A worker request (core/worker.py) that is not what this emoflame writes: unreadable, not
+    JSON, or with unknown, missing or mistyped fields — usually the add-on and the worker
+    interpreter running different versions of emoflame."""

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 ERROR_TAG = "EMOFLAME_ERROR "
@@ -34,34 +34,100 @@ _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 _TQDM = re.compile(r"(?P<pct>\d{1,3})%\|[^|]*\|[^\[]*\[(?P<stats>[^\]]*)\]")
 
 
+MAX_REQUEST_BYTES = 64 << 20
+"""A request is a few hundred bytes; one with a per-frame intensity of an hour at 240 fps is 17 MB."""
+
+_FIX = ("the add-on and the worker interpreter must run the same emoflame: reinstall it in the worker's environment "
+        "(pip install emoflame) or pick that environment's python in Preferences > Add-ons > emoflame")
+
+
 @dataclass
 class Request:
     """Arguments of ``core.pipeline.animate`` that travel to the worker.
 
     Attributes:
         audio: path of the recording.
-        emotion: the words asked for ("happy", "quietly furious"), or an emotion track as
-            ``[[words, seconds], …]``.
-        intensity: "audio", a constant in [0, 1], or one value per frame (list of T floats).
+        emotion: the words asked for ("happy", "quietly furious"), or an emotion track: a list
+            of ``(emotion, seconds)`` pairs (lists in JSON).
+        intensity: "audio", a constant in [0, 1], or one value per frame (list of T numbers).
         fps: frames per second of the clip (the scene's).
-        seed: random seed for blinks, gaze and the emotion sample.
+        seed: random seed for blinks, gaze and the emotion sample (a whole number, or its digits).
         engine: "phonetic" or "learned".
-        transcript: the words spoken, or None to recognise them.
+        transcript: the words spoken, "auto" or "none" (see ``animate``), or None for the default.
         head_motion: give the head its motion (nods, sway, posture).
-        transition: seconds over which one emotion of a track eases into the next.
+        transition: seconds over which one emotion of a track eases into the next, or None for
+            ``animate``'s default.
         settings: ``core.settings.Settings.to_dict()``: device and weight folders.
+
+    Raises:
+        RequestError: on construction, a field of the wrong type (the message names it).
     """
 
     audio: str
-    emotion: str = "neutral"
+    emotion: str | list = "neutral"
     intensity: str | float | list = "audio"
     fps: float = 25.0
-    seed: int = 0
+    seed: int | str = 0
     engine: str = "phonetic"
     transcript: str | None = None
     head_motion: bool = True
-    transition: float = 0.3
+    transition: float | None = None
     settings: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        number = (int, float)
+        kinds = {"audio": (str,), "emotion": (str, list, tuple), "intensity": (str, int, float, list, tuple),
+                 "fps": number, "seed": (int, str), "engine": (str,), "transcript": (str, type(None)),
+                 "head_motion": (bool,), "transition": (int, float, type(None)), "settings": (dict,)}
+        for name, allowed in kinds.items():
+            value = getattr(self, name)
+            wrong_bool = isinstance(value, bool) and bool not in allowed
+            if wrong_bool or not isinstance(value, allowed):
+                names = " or ".join(sorted({"text" if k is str else "a number" if k in number else
+                                            "a list" if k in (list, tuple) else "null" if k is type(None) else
+                                            k.__name__ for k in allowed}))
+                raise _request_error(f"its {name} is {_shown(value)}, expected {names}")
+        if isinstance(self.intensity, (list, tuple)):
+            bad = next((v for v in self.intensity if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+            if bad is not None:
+                raise _request_error(f"its per-frame intensity holds {_shown(bad)}, expected numbers")
+
+    @classmethod
+    def from_json(cls, text: str) -> "Request":
+        """The request a JSON object describes (as :class:`WorkerJob` writes it).
+
+        Raises:
+            RequestError: not a JSON object, unknown or missing fields, a field of the wrong type.
+        """
+        try:
+            values = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise _request_error(f"it is not JSON ({str(exc).splitlines()[0][:120]})") from None
+        if not isinstance(values, dict):
+            raise _request_error(f"it holds a JSON {type(values).__name__}, not an object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(k) for k in values if k not in known)
+        if unknown:
+            raise _request_error(f"unknown fields {', '.join(unknown[:5])}")
+        if "audio" not in values:
+            raise _request_error("it names no audio")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Request":
+        """:meth:`from_json` of a request file.
+
+        Raises:
+            RequestError: the file is unreadable, over :data:`MAX_REQUEST_BYTES`, or not a request.
+        """
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_REQUEST_BYTES:
+                raise _request_error(f"{size:,} bytes, more than any request")
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _request_error(f"it cannot be read ({exc})") from None
+        return cls.from_json(text)
 
     def animate_kwargs(self) -> dict:
         """The keyword arguments of ``core.pipeline.animate``.
@@ -72,14 +138,29 @@ class Request:
         from .settings import Settings
 
         intensity = self.intensity
-        if isinstance(intensity, list):
+        if isinstance(intensity, (list, tuple)):
             import numpy as np
 
             intensity = np.asarray(intensity, dtype=np.float32)
-        return dict(audio=self.audio, emotion=self.emotion, intensity=intensity, transcript=self.transcript,
-                    fps=self.fps, seed=self.seed, engine=self.engine, head_motion=bool(self.head_motion),
-                    transition=self.transition,
-                    settings=Settings.from_dict(self.settings))
+        emotion = [tuple(e) if isinstance(e, list) else e for e in self.emotion] if isinstance(
+            self.emotion, (list, tuple)) else self.emotion
+        kwargs = dict(audio=self.audio, emotion=emotion, intensity=intensity, transcript=self.transcript,
+                      fps=self.fps, seed=self.seed, engine=self.engine, head_motion=bool(self.head_motion),
+                      settings=Settings.from_dict(self.settings))
+        if self.transition is not None:
+            kwargs["transition"] = self.transition
+        return kwargs
+
+
+def _request_error(why: str):
+    from .errors import RequestError
+
+    return RequestError(f"the worker's request is malformed: {why}; {_FIX}")
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -314,21 +395,31 @@ def serve(request_path: str, clip_path: str) -> int:
 
     Returns:
         0 with the clip written; 2 with one ``EMOFLAME_ERROR {...}`` line on stderr for an error
-        the user can fix.
+        the user can fix (a malformed request among them: :class:`core.errors.RequestError`),
+        and no clip file.
     """
-    from .errors import EmoflameError
+    from .errors import EmoflameError, OutputError
     from .pipeline import animate
 
     try:
-        request = Request(**json.loads(Path(request_path).read_text()))
+        request = Request.from_file(request_path)
         clip = animate(**request.animate_kwargs(), progress=True)
     except EmoflameError as exc:
-        print(ERROR_TAG + json.dumps({"type": type(exc).__name__, "message": str(exc)}), file=sys.stderr, flush=True)
-        return 2
+        return _report(exc)
     partial = Path(clip_path).with_suffix(".partial.npz")
-    clip.save(partial)
-    os.replace(partial, clip_path)
+    try:
+        clip.save(partial)
+        os.replace(partial, clip_path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        return _report(OutputError(f"cannot write the clip to {clip_path} ({exc.strerror or exc}); free disk space "
+                                   f"or check the temporary folder"))
     return 0
+
+
+def _report(exc: BaseException) -> int:
+    print(ERROR_TAG + json.dumps({"type": type(exc).__name__, "message": str(exc)}), file=sys.stderr, flush=True)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,7 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     Run as a script this file is ``__main__``, outside any package: it imports its own tree as
     ``emoflame`` and hands over to that copy of :func:`serve`.
     """
-    request_path, clip_path = (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 2:
+        print(ERROR_TAG + json.dumps({"type": "RequestError", "message": f"usage: worker.py REQUEST.json CLIP.npz "
+                                      f"(got {len(args)} arguments); {_FIX}"}), file=sys.stderr, flush=True)
+        return 2
+    request_path, clip_path = args
     _import_package()
     from emoflame.core.worker import serve as packaged_serve
 
