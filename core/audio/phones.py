@@ -261,10 +261,19 @@ def _check_alignment(samples: np.ndarray, spans: list[tuple[str, int, int, float
         raise TranscriptError(_MISMATCH.format(why=f"{outside:.1f} s of speech lie outside its words"))
 
 
+LEVEL_BLOCK = 6000
+"""Frames (60 s) squared in float64 at a time: an hour at once would take 0.9 GB."""
+
+
 def frame_level(signal: np.ndarray) -> np.ndarray:
     """(N // 160,) float64 RMS of each 10 ms frame (pocketsphinx's frames) of a 16 kHz signal."""
     n = len(signal) // HOP
-    return np.sqrt(np.mean(signal[: n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1))
+    level = np.empty(n, np.float64)
+    for lo in range(0, n, LEVEL_BLOCK):
+        hi = min(n, lo + LEVEL_BLOCK)
+        frames = signal[lo * HOP: hi * HOP].reshape(hi - lo, HOP).astype(np.float64)
+        level[lo:hi] = np.sqrt(np.mean(frames ** 2, axis=1))
+    return level
 
 
 def _plain(name: str) -> str:
