@@ -49,7 +49,12 @@ def to_frame_grid(series: np.ndarray, n: int, fps: float, hop_seconds: float = H
     dst = frame_times(n, fps)
     if series.ndim == 1:
         return np.interp(dst, src, series).astype(np.float32)
-    return np.stack([np.interp(dst, src, col) for col in series.T], axis=1).astype(np.float32)
+    # Column by column into float32: stacking float64 columns held (n, C) twice in float64
+    # (1.3 GB for an hour's 896-d emotion latent).
+    out = np.empty((n, series.shape[1]), np.float32)
+    for c in range(series.shape[1]):
+        out[:, c] = np.interp(dst, src, series[:, c])
+    return out
 
 
 def log_mel(samples: np.ndarray, fps: float, n_mels: int = N_MELS) -> np.ndarray:
