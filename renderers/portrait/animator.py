@@ -52,6 +52,8 @@ WINDOW_MARGIN = 0.1
 """Eye spans of room below the chin for the jaw to open into."""
 STRETCH = (1.3, 2.0)
 """Area ratios (frame / photo) over which stretched skin gives way to the filled-in skin."""
+MOUTH_SHADOW_METRES = 0.025
+"""Depth behind the lips over which the mouth's inside darkens by a factor e (its own shadow)."""
 EDGE_PX = 1.2
 """Gaussian sigma (pixels) softening the edges of painted regions."""
 
@@ -107,11 +109,17 @@ class PortraitAnimator:
         origin = (self.window.x0, self.window.y0)
         r = self.raster(self.source, self.rest_depth, origin)
         kind = np.where(r.covered, self.mesh.kind[np.maximum(r.triangle, 0)], -1)
-        self.fill, self.hidden, self.teeth_seen = self._hidden_at_rest(kind, r.triangle, span)
+        self.fill, self.hidden = self._hidden_at_rest(kind, r.triangle, span)
+        self.rest_triangle = r.triangle  # which triangle the photo shows at each pixel of the window
         self.exterior_weight, self.head_region = self._head_region(r.covered, span)
         self.colour = LabTransfer.between(*whites(self.mesh, rest, self.fit.camera.rotation, self.photo, r))
         self._grid = np.stack(np.meshgrid(np.arange(self.window.w, dtype=np.float32) + self.window.x0,
                                           np.arange(self.window.h, dtype=np.float32) + self.window.y0), axis=-1)
+        self._origin = np.array(origin, np.float32)
+        # per-triangle tables with a last row for "no triangle" (raster id -1)
+        self._kind = np.append(self.mesh.kind, -1).astype(np.int8)
+        self._lips = np.flatnonzero(np.append(self.mesh.avatar.masks["lips"], np.zeros(len(rest) - self.mesh.avatar.num_vertices, bool)))
+        self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
 
     # --- per photo ---------------------------------------------------------------------------
 
@@ -126,9 +134,7 @@ class PortraitAnimator:
           upper lid's skin (the brighter half of a band above each eye's lashes) and its mouth opening filled
           from the lips around it (``cv2.inpaint``, Telea): for skin that a frame uncovers, or
           stretches far beyond the pixels the photo has of it (a lid closing over the eye);
-        * ``hidden`` (h, w) float32 in [0, 1]: where that is (softened);
-        * ``teeth_seen`` (h, w) float32 in [0, 1]: where the photo shows its own mouth interior,
-          which moves with the avatar's teeth and tongue instead of being painted.
+        * ``hidden`` (h, w) float32 in [0, 1]: where that is (softened).
         """
         import cv2
 
@@ -158,11 +164,9 @@ class PortraitAnimator:
         if mouth.any():
             fill = cv2.inpaint(fill, mouth, max(3.0, span / 25), cv2.INPAINT_TELEA)
         hidden = np.isin(kind, (EYEBALL, MOUTH_INNER, INTERIOR)).astype(np.float32)
-        seen = cv2.erode((kind == INTERIOR).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
         full = self.photo.copy()
         full[win.slices] = fill
-        return (full, cv2.GaussianBlur(hidden, (0, 0), EDGE_PX),
-                cv2.GaussianBlur(seen, (0, 0), EDGE_PX))
+        return full, cv2.GaussianBlur(hidden, (0, 0), EDGE_PX)
 
     def _window(self, span: float) -> _Window:
         """The box every frame may touch: the head's silhouette grown by the hair and fade margins."""
@@ -201,44 +205,62 @@ class PortraitAnimator:
         target, depth = self._project(v)
         win = self.window
         r = self.raster(target, depth, (win.x0, win.y0))
-        tri = r.triangle
-        kind = np.where(r.covered, self.mesh.kind[np.maximum(tri, 0)], -1)
+        tri = r.triangle  # -1 (no triangle) picks the tables' last row
+        kind = self._kind[tri]
         warped = kind >= 0  # every avatar pixel has a source point; the painted kinds may use it
-        corners = self.source[self.mesh.faces[tri[warped]]]  # (n, 3, 2)
-        shift = np.zeros(self._grid.shape, np.float32)  # backward displacement, target -> photo
-        shift[warped] = np.einsum("nk,nkc->nc", r.bary[warped], corners) - self._grid[warped]
+        source = np.einsum("hwk,hwkc->hwc", r.bary, self._corners[tri])  # where each pixel was in the photo
+        shift = source - self._grid  # backward displacement, frame -> photo
         # off the avatar: the avatar edge's displacement carried outwards and faded (no tear at the edge)
-        shift = push_pull(shift, warped)
-        maps = self._grid + np.where(warped[..., None], 1.0, self.exterior_weight[..., None]) * shift
+        outside = push_pull(shift, warped) * self.exterior_weight[..., None]
+        maps = self._grid + np.where(warped[..., None], shift, outside)
         out = cv2.remap(self.photo, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        local = maps - np.array([win.x0, win.y0], np.float32)
-        # skin that the photo hid at rest (a lid closing, a lip rolling out): the filled-in skin
-        revealed = cv2.remap(self.hidden, local, None, cv2.INTER_LINEAR, borderValue=0.0)
-        revealed *= cv2.GaussianBlur((kind == SKIN).astype(np.float32), (0, 0), EDGE_PX)
-        # ... and skin stretched far beyond what the photo has of it (the lid's few rows over the eye)
-        stretch = self._stretch(target)[np.maximum(tri, 0)]
-        revealed = np.maximum(revealed, np.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0, 1)
-                              * (kind == SKIN))
-        if revealed.max() > 0:
+        local = maps - self._origin
+        # skin the photo hid at rest (a lid closing, a lip rolling out) or has too few pixels of
+        # (the lid's few rows stretched over the eye): the filled-in skin
+        stretch = np.append(self._stretch(target), 0.0)[tri]
+        revealed = np.maximum(cv2.remap(self.hidden, local, None, cv2.INTER_LINEAR, borderValue=0.0),
+                              np.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0))
+        revealed = cv2.GaussianBlur(revealed * (kind == SKIN), (0, 0), EDGE_PX)
+        if revealed.max() > 1e-3:
             fill = cv2.remap(self.fill, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             out += revealed[..., None] * (fill.astype(np.float32) - out)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
-            # the avatar's mouth, except where it shows teeth the photo itself showed at rest
-            seen = cv2.remap(self.teeth_seen, local, None, cv2.INTER_LINEAR, borderValue=0.0) * (kind == INTERIOR)
-            colour = np.zeros(out.shape, np.float32)
-            normals = self.normals if head_pose is None else self._turned_normals(head_pose)
-            colour[painted] = self.colour(paint(self.mesh, v, self.fit.camera.rotation, tri[painted],
-                                                r.bary[painted], normals)) * 255.0
-            colour[painted] += seen[painted][:, None] * (out[painted] - colour[painted])
-            alpha = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), EDGE_PX)
-            colour = cv2.GaussianBlur(colour, (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
-            out += alpha[..., None] * (colour - out)
+            out = self._paint_mouth(out, v, r, depth, kind, painted, local, head_pose)
         frame = self.photo.copy()
-        region = self.head_region[win.slices]
-        crop = frame[win.slices]
-        crop[region] = np.clip(out[region] + 0.5, 0, 255).astype(np.uint8)
+        np.copyto(frame[win.slices], np.clip(out + 0.5, 0, 255).astype(np.uint8),
+                  where=self.head_region[win.slices][..., None])
         return frame
+
+    def _paint_mouth(self, out, v, r, depth, kind, painted, local, head_pose):
+        """The avatar's mouth, lit, darkened with depth into the mouth and colour-matched, except
+        where it shows teeth the photo itself showed at rest (those move with the avatar's
+        teeth); edges softened."""
+        import cv2
+
+        colour = np.zeros(out.shape, np.float32)
+        normals = self.normals if head_pose is None else self._turned_normals(head_pose)
+        tri, bary = r.triangle[painted], r.bary[painted]
+        lit = self.colour(paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals))
+        # the cavity's own shadow: light falls off with depth behind the lips' front
+        behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._lips].min()
+        lit *= np.exp(-np.maximum(behind, 0.0) / (MOUTH_SHADOW_METRES * self.fit.camera.scale))[:, None]
+        colour[painted] = lit * 255.0
+        # the photo's own teeth: where this pixel's surface point was the one the photo showed
+        h, w = self.rest_triangle.shape
+        at = np.rint(local[painted]).astype(int)
+        inside = (at[:, 0] >= 0) & (at[:, 0] < w) & (at[:, 1] >= 0) & (at[:, 1] < h)
+        shown = np.full(len(tri), -1)
+        shown[inside] = self.rest_triangle[at[inside, 1], at[inside, 0]]
+        same = (shown >= 0) & (self.mesh.kind[tri] == INTERIOR) & np.any(
+            self.mesh.faces[np.maximum(shown, 0)][:, :, None] == self.mesh.faces[tri][:, None, :], axis=(1, 2))
+        seen = np.zeros(out.shape[:2], np.float32)
+        seen[painted] = same
+        seen = cv2.GaussianBlur(seen, (0, 0), EDGE_PX)[painted][:, None]
+        colour[painted] += seen * (out[painted] - colour[painted])
+        alpha = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), EDGE_PX)
+        colour = cv2.GaussianBlur(colour, (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
+        return out + alpha[..., None] * (colour - out)
 
     def _stretch(self, target: np.ndarray) -> np.ndarray:
         """(F,) each triangle's area in this frame over its area in the photo."""

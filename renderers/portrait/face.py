@@ -23,7 +23,7 @@ from .errors import PortraitError
 
 MODEL = Path(__file__).resolve().with_name("face_landmarker.task")
 
-MIN_EYE_SPAN_PX = 60.0
+MIN_EYE_SPAN_PX = 40.0
 """Least distance between the eyes' outer corners (landmarks 33 and 263), pixels. Below it the
 inner lips are a few pixels tall and MediaPipe's own reading of the animated mouth falls apart
 (measured: benchmarks/bench_portrait.py ``--scales``); the message asks for a larger photo."""

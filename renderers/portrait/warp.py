@@ -14,7 +14,7 @@ import numpy as np
 
 
 def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndarray:
-    """Fill a field where it is unknown from where it is known.
+    """Extend a field smoothly from where it is known over where it is not.
 
     Args:
         values: (h, w, C) float32, meaningful where ``known``.
@@ -22,12 +22,13 @@ def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndar
         levels: pyramid depth; gaps up to about 2**levels pixels fill from both sides.
 
     Returns:
-        (h, w, C) float32, equal to ``values`` on known pixels (and 0 everywhere if none is known).
+        (h, w, C) float32: off ``known``, the nearby known values blended (0 if none is known);
+        on ``known``, the same at half resolution; a caller keeps its own values there.
     """
     mask = known.astype(np.float32)[..., None]
-    weighted = [np.where(known[..., None], values, 0.0).astype(np.float32)]  # premultiplied by coverage
-    masks = [mask]
-    for _ in range(levels):
+    weighted = [_down(values * mask)]  # premultiplied by coverage; the finest level is skipped
+    masks = [_down(mask)]
+    for _ in range(levels - 1):
         if min(masks[-1].shape[:2]) < 4:
             break
         weighted.append(_down(weighted[-1]))
@@ -36,8 +37,7 @@ def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndar
     for level in range(len(masks) - 2, -1, -1):
         # "over": this level's coverage in front of the coarser fill
         fill = weighted[level] + (1.0 - np.clip(masks[level], 0.0, 1.0)) * _up(fill, masks[level].shape)
-    fill[known] = values[known]
-    return fill
+    return _up(fill, values.shape)
 
 
 def _down(a: np.ndarray) -> np.ndarray:
