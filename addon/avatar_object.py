@@ -14,6 +14,7 @@ import bpy
 import numpy as np
 
 from ..core.flame import JOINT_NAMES
+from ..core.flame.geometry import neck_weights
 from ..core.flame.avatar import INTERIOR_PARTS
 
 #: Custom property set on objects made here, so the add-on can recognise its own avatar.
@@ -55,7 +56,10 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
         (weight 1 = the avatar's delta), materials ``skin``, ``eyes``, ``teeth``, ``tongue``
         coloured from the avatar's textures through the ``emoflame_uv`` UV map (Workbench's
         Texture colour; EEVEE and Cycles, darkened by ambient occlusion), the same colours
-        per vertex in the ``emoflame_color`` attribute, smooth shading.
+        per vertex in the ``emoflame_color`` attribute, smooth shading; parented to a head rig
+        ``<name>_rig`` (which carries the z-up rotation) whose ``neck`` bone on FLAME's neck joint
+        turns the head (:func:`core.flame.geometry.neck_weights`; eyes and mouth interior follow
+        the head).
     """
     interior = avatar.interior
     vertices = np.concatenate([avatar.vertices, interior.vertices]).astype(np.float32)  # (V, 3)
@@ -77,11 +81,32 @@ def add_avatar_object(avatar, name: str = "emoflame_head", collection=None) -> b
     mesh.shade_smooth()
 
     obj = bpy.data.objects.new(name, mesh)
-    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
     obj[AVATAR_PROPERTY] = "default"
-    (collection or bpy.context.scene.collection).objects.link(obj)
+    collection = collection or bpy.context.scene.collection
+    collection.objects.link(obj)
+    joints = np.asarray(avatar.joint_regressor, np.float64) @ avatar.vertices  # (5, 3)
+    neck = np.concatenate([neck_weights(avatar.vertices, joints[1]), np.ones(len(interior.vertices))])  # (V,)
+    _add_rig(obj, joints[:2], np.array([-1, 0]), np.stack([1 - neck, neck], axis=1), collection)
     _add_shape_keys(obj, avatar, vertices)
     return obj
+
+
+def _add_rig(obj, joints: np.ndarray, parents: np.ndarray, weights: np.ndarray, collection) -> bpy.types.Object:
+    """An armature ``<obj>_rig`` with bones ``JOINT_NAMES[:J]`` on ``joints`` (J, 3) (FLAME's
+    tree, ``parents`` (J,)), carrying the z-up rotation; ``obj`` parented to it and skinned by
+    ``weights`` (V, J) through one vertex group per bone and an Armature modifier."""
+    armature = bpy.data.objects.new(f"{obj.name}_rig", bpy.data.armatures.new(f"{obj.name}_rig"))
+    armature.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    collection.objects.link(armature)
+    bone_names = JOINT_NAMES[: len(joints)]
+    _add_bones(armature, joints, parents, bone_names)
+    obj.parent = armature
+    for j, bone in enumerate(bone_names):
+        group = obj.vertex_groups.new(name=bone)
+        for weight in np.unique(weights[:, j][weights[:, j] > 0]):  # group.add takes the vertices of one weight
+            group.add(np.flatnonzero(weights[:, j] == weight).tolist(), float(weight), "REPLACE")
+    obj.modifiers.new("Armature", "ARMATURE").object = armature
+    return armature
 
 
 def _new_mesh(name: str, vertices: np.ndarray, faces: np.ndarray) -> bpy.types.Mesh:
@@ -127,21 +152,10 @@ def add_flame_object(model, name: str = "flame_head", collection=None) -> bpy.ty
     weights = model.lbs_weights.detach().cpu().numpy()  # (V, 5)
 
     collection = collection or bpy.context.scene.collection
-    armature = bpy.data.objects.new(f"{name}_rig", bpy.data.armatures.new(f"{name}_rig"))
-    armature.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    collection.objects.link(armature)
-    bone_names = JOINT_NAMES[: len(joints)]
-    _add_bones(armature, joints, parents, bone_names)
-
     obj = bpy.data.objects.new(name, _new_mesh(name, vertices, faces))
     obj.data.shade_smooth()
-    obj.parent = armature
     collection.objects.link(obj)
-    for j, bone in enumerate(bone_names):
-        group = obj.vertex_groups.new(name=bone)
-        for weight in np.unique(weights[:, j][weights[:, j] > 0]):
-            group.add(np.flatnonzero(weights[:, j] == weight).tolist(), float(weight), "REPLACE")
-    obj.modifiers.new("Armature", "ARMATURE").object = armature
+    _add_rig(obj, joints, parents, weights, collection)
 
     names = [f"Exp{i + 1}" for i in range(expression.shape[2])] + [f"Pose{i + 1}" for i in range(len(posedirs))]
     _add_shape_keys_at_rest(obj, vertices, names, np.concatenate([expression.transpose(2, 0, 1), posedirs]))

@@ -212,7 +212,7 @@ class EMOFLAME_OT_add_avatar(bpy.types.Operator):
         except EmoflameError as exc:
             _report_error(self, exc)
             return {"CANCELLED"}
-        obj.location = context.scene.cursor.location
+        obj.parent.location = context.scene.cursor.location  # the head rig carries the avatar
         for other in context.selected_objects:
             other.select_set(False)
         obj.select_set(True)

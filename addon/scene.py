@@ -11,9 +11,8 @@ from pathlib import Path
 import bpy
 
 from ..core.flame.avatar import default_avatar
-from ..core.flame.rigmap import rigmap_for_avatar
-from .action_writer import write_action
-from .avatar_object import add_avatar_object
+from . import rigs
+from .avatar_object import add_avatar_object, add_flame_object
 from .blend_file import set_scene_timing
 from .sound import add_sound_strip
 
@@ -21,10 +20,10 @@ from .sound import add_sound_strip
 def build_scene(clip, flame_model: Path | None = None):
     """Empty the Blender session and build the scene for ``clip``.
 
-    The default avatar as a mesh with its shape keys and a new Action of ``clip`` written through
-    the avatar's rig map; or, with ``flame_model``, that FLAME model as an MPI-style rig (Exp and
-    Pose keys, a jaw bone) driven by ``addon.rigs``. Then the recording as a sound strip on
-    frame 1, the frame rate and range.
+    The default avatar (shape keys and a head rig), or, with ``flame_model``, that FLAME model as
+    an MPI-style rig (Exp and Pose keys, neck, jaw and eye bones); the take written by
+    ``addon.rigs`` as new Actions (shape keys, and the bones: the head's motion, an MPI rig's jaw
+    and eyes). Then the recording as a sound strip on frame 1, the frame rate and range.
 
     Returns:
         ``(scene, face_object, landmarks)``: landmarks (68, 3) in the face object's local
@@ -37,17 +36,14 @@ def build_scene(clip, flame_model: Path | None = None):
     avatar = default_avatar()
     if flame_model is None:
         face = add_avatar_object(avatar)
-        write_action(face.data.shape_keys, clip, rigmap_for_avatar(avatar))
         landmarks = avatar.landmarks(avatar.vertices)
     else:
         from ..core.flame.model import load_flame_model  # torch, only for a user's model
-        from . import rigs
-        from .avatar_object import add_flame_object
 
         model = load_flame_model(flame_model)
         face = add_flame_object(model)
-        rigs.write_take(rigs.prepare_target(rigs.describe_target(face), avatar), clip)
         landmarks = avatar.landmarks(model.v_template.numpy())
+    rigs.write_take(rigs.prepare_target(rigs.describe_target(face), avatar), clip)
     first = 1
     set_scene_timing(scene, clip.fps, first, int(clip.scene_frames(first)[-1]))
     if clip.audio_path:

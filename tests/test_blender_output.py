@@ -222,6 +222,41 @@ def test_render_settings_give_h264_with_aac(face):
     assert (settings.ffmpeg.codec, settings.ffmpeg.audio_codec) == ("H264", "AAC")
 
 
+def test_the_default_avatar_turns_its_head_about_the_neck_joint(avatar):
+    """head_pose goes to the avatar's neck bone: the face turns rigidly about FLAME's neck joint,
+    the cut at the shoulders stays, and the eyes and teeth go with the head."""
+    from emoflame.addon import rigs
+    from emoflame.addon.avatar_object import add_avatar_object
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    face = add_avatar_object(avatar)
+    clip = _clip(frames=10)
+    clip.weights[:] = 0.0
+    clip.head_pose = np.zeros((10, 3), np.float32)
+    clip.head_pose[:, 1] = np.radians(np.linspace(0.0, 10.0, 10))  # turning to the subject's left
+    info = rigs.describe_target(face)
+    assert info.head_bone == "neck" and info.armature is face.parent
+    actions = rigs.write_take(rigs.prepare_target(info, avatar), clip)
+    assert [a.name for a in actions] == ["clip_happy_take01", "clip_happy_take01_pose"]
+    scene = bpy.context.scene
+    scene.frame_set(10)
+    evaluated = face.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(len(evaluated.data.vertices) * 3, np.float32)
+    evaluated.data.vertices.foreach_get("co", co)
+    posed = co.reshape(-1, 3)
+    joint = avatar.joint_regressor[1] @ avatar.vertices
+    turn = np.radians(10.0)
+    rotation = np.array([[np.cos(turn), 0, np.sin(turn)], [0, 1, 0], [-np.sin(turn), 0, np.cos(turn)]])
+    nose = int(np.argmax(avatar.vertices[:, 2]))
+    np.testing.assert_allclose(posed[nose], (avatar.vertices[nose] - joint) @ rotation.T + joint, atol=1e-4)
+    assert posed[nose, 0] > avatar.vertices[nose, 0] + 0.005  # the nose went to the subject's left (+x)
+    bottom = avatar.vertices[:, 1] < avatar.vertices[:, 1].min() + 0.01
+    assert np.abs(posed[: avatar.num_vertices][bottom] - avatar.vertices[bottom]).max() < 1e-5
+    teeth = posed[avatar.num_vertices:]
+    rest_teeth = avatar.interior.vertices
+    np.testing.assert_allclose(teeth, (rest_teeth - joint) @ rotation.T + joint, atol=1e-4)
+
+
 def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data, tmp_path, avatar):
     """A FLAME model (synthetic bases on the real topology: no real model file is shipped)."""
     from flame_fixtures import synthetic_flame_arrays, write_numpy_pickle

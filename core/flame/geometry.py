@@ -122,3 +122,26 @@ def change_of_basis(rest_axes: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     axes are the columns of ``rest_axes`` (3, 3): Bᵀ R B."""
     b = np.asarray(rest_axes)
     return np.einsum("ji,tjk,kl->til", b, np.asarray(rotations), b)
+
+
+NECK_PLANE_NORMAL = np.array([0.0, 1.0, 1.0]) / np.sqrt(2.0)
+"""Up and forward in FLAME's frame: the plane through the neck joint with this normal passes just
+under the chin and through the nape, so the head (chin included) lies above it."""
+NECK_FADE_M = (-0.07, -0.015)
+"""Signed distances (metres) from that plane between which the head's motion fades into the neck."""
+
+
+def neck_weights(vertices: np.ndarray, neck_joint: np.ndarray) -> np.ndarray:
+    """(V,) skinning weights of a FLAME-topology head on its neck joint: 1 on the head, easing
+    (smoothstep) to 0 down the neck, so a rotation about the joint turns the head and bends the
+    neck while the shoulders' cut stays put. A stand-in for FLAME's learned LBS weights, which
+    ship only with the FLAME model file.
+
+    Args:
+        vertices: (V, 3) metres in FLAME's frame (y up, +z forward).
+        neck_joint: (3,) metres, FLAME's neck joint (``joint_regressor[1] @ vertices``).
+    """
+    distance = (np.asarray(vertices, np.float64) - np.asarray(neck_joint, np.float64)) @ NECK_PLANE_NORMAL
+    lo, hi = NECK_FADE_M
+    x = np.clip((distance - lo) / (hi - lo), 0.0, 1.0)
+    return x * x * (3 - 2 * x)
