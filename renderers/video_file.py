@@ -159,29 +159,40 @@ class _Sound:
         self.skip = int(round(offset * AUDIO_RATE))
         self.pts = 0
         self.layout = layout
+        self.pending = np.zeros((1 if layout == "mono" else 2, 0), np.float32)  # decoded, not yet encoded
 
     def until(self, seconds: float) -> None:
         """Encode the sound up to ``seconds`` after frame 0 (or the recording's end)."""
         keep = int(round(seconds * AUDIO_RATE))
-        while self.pts < keep and self.decoded is not None:
+        while self.pts < keep:
+            if self.pending.shape[1] == 0 and not self._decode():
+                return
+            take = self.pending[:, : keep - self.pts]
+            self.pending = self.pending[:, take.shape[1]:]
+            self._encode(take)
+
+    def _decode(self) -> bool:
+        """Move the next decoded chunk, after the offset, into ``pending``; False at the end."""
+        while self.decoded is not None:
             try:
-                chunk = next(self.decoded)
+                chunks = self.resampler.resample(next(self.decoded))
             except StopIteration:
                 self.decoded = None
                 chunks = self.resampler.resample(None)
-            else:
-                chunks = self.resampler.resample(chunk)
-            for resampled in chunks:
-                self._write(resampled.to_ndarray(), keep)
+            samples = [c.to_ndarray() for c in chunks]
+            if not samples:
+                continue
+            samples = np.concatenate(samples, axis=1)
+            cut = min(self.skip, samples.shape[1])
+            self.skip -= cut
+            if samples.shape[1] > cut:
+                self.pending = samples[:, cut:]
+                return True
+        return False
 
-    def _write(self, samples: np.ndarray, keep: int) -> None:
+    def _encode(self, samples: np.ndarray) -> None:
         import av
 
-        cut = min(self.skip, samples.shape[1])
-        self.skip -= cut
-        samples = samples[:, cut:][:, : max(0, keep - self.pts)]
-        if samples.shape[1] == 0:
-            return
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, np.float32), format="fltp", layout=self.layout)
         frame.sample_rate = AUDIO_RATE
         frame.pts = self.pts

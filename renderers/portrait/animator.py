@@ -36,7 +36,7 @@ import numpy as np
 
 from ...core.flame.geometry import axis_angle_to_matrix
 from .correspondence import correspondence
-from .face import FaceReader, check_photo, detect_face
+from .face import EYE_LOWER, EYE_UPPER, FaceReader, check_photo, detect_face
 from .fit import fit_portrait
 from .mesh import EYEBALL, INTERIOR, MOUTH_INNER, SKIN, AvatarMesh
 from .raster import Rasterizer
@@ -54,6 +54,9 @@ STRETCH = (1.3, 2.0)
 """Area ratios (frame / photo) over which stretched skin gives way to the filled-in skin."""
 MOUTH_SHADOW_METRES = 0.025
 """Depth behind the lips over which the mouth's inside darkens by a factor e (its own shadow)."""
+LASH_WIDTH = 0.03
+"""The closed eye's lash line, in eye spans."""
+LASH_STRENGTH = 0.9
 EDGE_PX = 1.2
 """Gaussian sigma (pixels) softening the edges of painted regions."""
 
@@ -98,7 +101,8 @@ class PortraitAnimator:
         self.photo = check_photo(photo)
         reading = detect_face(self.photo, reader)
         self.mesh = AvatarMesh.of(avatar if avatar is not None else default_avatar())
-        self.fit = fit_portrait(reading, self.mesh, correspondence(self.mesh.avatar), self.mesh.to_avatar)
+        self.corr = correspondence(self.mesh.avatar)
+        self.fit = fit_portrait(reading, self.mesh, self.corr, self.mesh.to_avatar)
         self.rest_weights = self.fit.rest @ self.mesh.to_avatar  # (S,)
         rest = self.mesh.posed(self.rest_weights)
         self.source, self.rest_depth = self._project(rest)
@@ -112,6 +116,8 @@ class PortraitAnimator:
         self.fill, self.hidden = self._hidden_at_rest(kind, r.triangle, span)
         self.rest_triangle = r.triangle  # which triangle the photo shows at each pixel of the window
         self.exterior_weight, self.head_region = self._head_region(r.covered, span)
+        self._lid_rest = {side: self._lids(rest, side) for side in "LR"}
+        self._lash_px = max(1, int(round(span * LASH_WIDTH)))
         self.colour = LabTransfer.between(*whites(self.mesh, rest, self.fit.camera.rotation, self.photo, r))
         self._grid = np.stack(np.meshgrid(np.arange(self.window.w, dtype=np.float32) + self.window.x0,
                                           np.arange(self.window.h, dtype=np.float32) + self.window.y0), axis=-1)
@@ -130,8 +136,8 @@ class PortraitAnimator:
     def _hidden_at_rest(self, kind: np.ndarray, triangle: np.ndarray, span: float):
         """What the photo hides at rest, from the rest raster (window-sized arrays):
 
-        * ``fill`` (H, W, 3) uint8: the photo with its eyes and lids painted in the colour of the
-          upper lid's skin (the brighter half of a band above each eye's lashes) and its mouth opening filled
+        * ``fill`` (H, W, 3) uint8: the photo with its eyes painted in the colour of the upper
+          lid's skin (the brighter half of a band above each eye's lashes) and its mouth opening filled
           from the lips around it (``cv2.inpaint``, Telea): for skin that a frame uncovers, or
           stretches far beyond the pixels the photo has of it (a lid closing over the eye);
         * ``hidden`` (h, w) float32 in [0, 1]: where that is (softened).
@@ -141,6 +147,7 @@ class PortraitAnimator:
         win = self.window
         crop = self.photo[win.slices]
         fill = crop.copy()
+        self._lash_colour = {}
         faces = self.mesh.avatar.faces
         grow = max(1, int(round(span * 0.02)))
         for side in ("eyeball_L", "eyeball_R"):
@@ -150,7 +157,7 @@ class PortraitAnimator:
             if not on_eye.any():
                 continue
             eye = cv2.dilate(on_eye.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8))
-            outer = cv2.dilate(eye, np.ones((6 * grow + 1,) * 2, np.uint8))
+            outer = cv2.dilate(eye, np.ones((4 * grow + 1,) * 2, np.uint8))
             # the upper lid's skin: a band above the lashes, its brighter half (not the crease's shadow)
             near = cv2.dilate(eye, np.ones((4 * grow + 1,) * 2, np.uint8))
             far = cv2.dilate(eye, np.ones((10 * grow + 1,) * 2, np.uint8))
@@ -160,6 +167,8 @@ class PortraitAnimator:
                 lid = crop[band].astype(np.float32)
                 luma = lid @ np.array([0.299, 0.587, 0.114], np.float32)
                 fill[outer > 0] = np.median(lid[luma >= np.median(luma)], axis=0).astype(np.uint8)
+            lashes = crop[on_eye].astype(np.float32)
+            self._lash_colour[side] = np.percentile(lashes, 10, axis=0)
         mouth = cv2.dilate(np.isin(kind, (MOUTH_INNER, INTERIOR)).astype(np.uint8), np.ones((3, 3), np.uint8))
         if mouth.any():
             fill = cv2.inpaint(fill, mouth, max(3.0, span / 25), cv2.INPAINT_TELEA)
@@ -224,6 +233,7 @@ class PortraitAnimator:
         if revealed.max() > 1e-3:
             fill = cv2.remap(self.fill, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             out += revealed[..., None] * (fill.astype(np.float32) - out)
+        self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
             out = self._paint_mouth(out, v, r, depth, kind, painted, local, head_pose)
@@ -231,6 +241,46 @@ class PortraitAnimator:
         np.copyto(frame[win.slices], np.clip(out + 0.5, 0, 255).astype(np.uint8),
                   where=self.head_region[win.slices][..., None])
         return frame
+
+    def _lids(self, v: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """The upper and lower lid margins of one eye ('L' or 'R') on posed vertices ``v``, as
+        image points (MediaPipe's lid landmarks on the avatar, through the camera and correction)."""
+        faces = self.mesh.avatar.faces
+        out = []
+        for marks in (EYE_UPPER[side], EYE_LOWER[side]):
+            tri, bary = self.corr.triangle[list(marks)], self.corr.bary[list(marks)]
+            points, _ = self.fit.camera.project(np.einsum("lk,lkc->lc", bary, v[faces[tri]]))
+            out.append(points + np.einsum("lk,lkc->lc", bary, self.fit.correction[faces[tri]]))
+        return out[0], out[1]
+
+    def _draw_lashes(self, out: np.ndarray, v: np.ndarray) -> None:
+        """A closing eye's lash line: the photo's darkest lash colour along the avatar's upper lid
+        margin, as strong as the eye is shut (a closed eye is skin over a dark seam, which is what
+        makes it read as closed)."""
+        import cv2
+
+        for side, eyeball in (("L", "eyeball_L"), ("R", "eyeball_R")):
+            if eyeball not in self._lash_colour:
+                continue
+            up, down = self._lids(v, side)
+            rest_up, rest_down = self._lid_rest[side]
+            gap = np.linalg.norm(up[2:-2] - down[2:-2], axis=1).mean()
+            rest_gap = max(np.linalg.norm(rest_up[2:-2] - rest_down[2:-2], axis=1).mean(), 1e-3)
+            shut = float(np.clip(1.0 - gap / rest_gap, 0.0, 1.0)) ** 2
+            if shut < 0.05:
+                continue
+            lo = np.floor(up.min(axis=0)).astype(int) - 3 * self._lash_px
+            hi = np.ceil(up.max(axis=0)).astype(int) + 3 * self._lash_px
+            lo = np.maximum(lo - (self.window.x0, self.window.y0), 0)
+            hi = np.minimum(hi - (self.window.x0, self.window.y0), (self.window.w, self.window.h))
+            if np.any(hi <= lo):
+                continue
+            mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+            line = np.rint((up - (self.window.x0, self.window.y0) - lo) * 4).astype(np.int32)  # 2 bits of subpixel
+            cv2.polylines(mask, [line], False, 255, self._lash_px, cv2.LINE_AA, shift=2)
+            alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.5 * self._lash_px) * shut * LASH_STRENGTH
+            patch = out[lo[1]:hi[1], lo[0]:hi[0]]
+            patch += alpha[..., None] * (self._lash_colour[eyeball] - patch)
 
     def _paint_mouth(self, out, v, r, depth, kind, painted, local, head_pose):
         """The avatar's mouth, lit, darkened with depth into the mouth and colour-matched, except
