@@ -15,6 +15,7 @@ from emoflame.renderers.portrait import FaceReader, PortraitAnimator, PortraitEr
 from emoflame.renderers.portrait.correspondence import correspondence
 from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo
 from emoflame.renderers.portrait.raster import Rasterizer, rasterize
+from emoflame.renderers.portrait.render import DEFAULT_PORTRAIT
 
 DATA = Path(__file__).resolve().parent / "data"
 TRANSCRIPT = "and you always want to see it in the superlative degree"
@@ -43,7 +44,7 @@ def smiling():
 
 @pytest.fixture(scope="module")
 def hopper():
-    animator = PortraitAnimator(DATA / "grace_hopper.jpg")
+    animator = PortraitAnimator(DEFAULT_PORTRAIT)
     yield animator
     animator.close()
 
@@ -104,14 +105,14 @@ def test_the_photos_own_expression_gives_back_the_photo(hopper):
 def test_render_portrait_writes_the_take_with_its_sound(clip, tmp_path):
     short = dataclasses.replace(clip, weights=clip.weights[:12], intensity=clip.intensity[:12],
                                 emotion_latent=clip.emotion_latent[:12], head_pose=clip.head_pose[:12])
-    out = render_portrait(short, DATA / "grace_hopper.jpg", tmp_path / "take.mp4", resolution=256, progress=False)
+    out = render_portrait(short, DEFAULT_PORTRAIT, tmp_path / "take.mp4", resolution=256, progress=False)
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
     assert len(frames) == 12 and frames[0].shape == (256, 218, 3)
     before = out.read_bytes()
     with pytest.raises(OutputError, match="exists"):
-        render_portrait(short, DATA / "grace_hopper.jpg", out, resolution=256, progress=False)
+        render_portrait(short, DEFAULT_PORTRAIT, out, resolution=256, progress=False)
     assert out.read_bytes() == before
 
 
@@ -123,7 +124,7 @@ def test_a_clip_on_unknown_channels_is_refused(hopper, clip):
 
 @pytest.fixture(scope="module")
 def hopper_photo():
-    return check_photo(DATA / "grace_hopper.jpg")
+    return check_photo(DEFAULT_PORTRAIT)
 
 
 def test_no_face(hopper_photo, reader):

@@ -26,6 +26,7 @@ from importlib import import_module
 
 _PUBLIC = {
     "render_portrait": ".render",
+    "DEFAULT_PORTRAIT": ".render",
     "PortraitAnimator": ".animator",
     "PortraitError": ".errors",
     "FaceReader": ".face",

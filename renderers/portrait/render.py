@@ -14,6 +14,9 @@ from .face import check_photo
 log = logging.getLogger(__name__)
 
 MIN_RESOLUTION, MAX_RESOLUTION = 64, 4096
+DEFAULT_PORTRAIT = Path(__file__).resolve().with_name("default_portrait.jpg")
+"""The portrait to animate when none is given: Grace Hopper's official U.S. Navy portrait (public
+domain, NOTICE-default_portrait.txt), a neutral face at rest."""
 
 
 def render_portrait(clip, photo, out: str | os.PathLike, *, resolution: int | None = None, force: bool = False,
@@ -27,7 +30,8 @@ def render_portrait(clip, photo, out: str | os.PathLike, *, resolution: int | No
     Args:
         clip: an :class:`~emoflame.core.clip.AnimationClip`; its ``audio_path`` (if any) is
             muxed from ``audio_offset`` seconds on.
-        photo: a PNG/JPEG path or an (H, W, 3) uint8 RGB array with one face seen from the front.
+        photo: a PNG/JPEG path or an (H, W, 3) uint8 RGB array with one face seen from the front;
+            None: :data:`DEFAULT_PORTRAIT`.
         out: the .mp4 to write.
         resolution: the video's longer side in pixels (the photo is scaled to it, aspect kept);
             None keeps the photo's size. Odd sides get one padding row or column (H.264).
@@ -53,7 +57,7 @@ def render_portrait(clip, photo, out: str | os.PathLike, *, resolution: int | No
     if clip.audio_path and not Path(clip.audio_path).is_file():
         raise AudioError(f"the clip's recording {clip.audio_path} is gone; put it back or set clip.audio_path = '' "
                          "for a silent video")
-    image = _scaled(check_photo(photo), resolution)
+    image = _scaled(check_photo(DEFAULT_PORTRAIT if photo is None else photo), resolution)
     animator = PortraitAnimator(image)
     try:
         return write_mp4(animator.frames(clip), clip.fps, out, audio_path=clip.audio_path or None,
