@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import logging
 from pathlib import Path
 
 import bpy
 
 from ..core.errors import OutputError
+from ..core.outputs import atomic_write, disk_full_error, free_bytes, native_stdout_to, output_path, write_error
+
+MIN_FREE_BYTES = 1 << 20
+"""Below this much free space, a save that silently failed is put down to a full disk."""
 
 
 def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame_end: int) -> None:
@@ -27,6 +31,34 @@ def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame
     scene.frame_current = frame_start
 
 
+def write_blend(path, *, target=None) -> Path:
+    """Save the current Blender session as a copy to exactly ``path`` (a temporary name of a
+    ``core.outputs.Transaction``; the session keeps its own file path). Blender's "Info: Saved copy
+    as ..." goes to stderr with debug logging, nowhere otherwise: stdout holds only the paths a
+    command prints.
+
+    Args:
+        path: the .blend to create.
+        target: the file ``path`` will become, for messages (``path`` itself by default).
+
+    Raises:
+        OutputError: Blender could not write it: a full disk (named as such), a folder it cannot
+            write.
+    """
+    path, target = Path(path), Path(target or path)
+    debug = logging.getLogger("emoflame").isEnabledFor(logging.DEBUG)
+    try:
+        with native_stdout_to("stderr" if debug else "null"):
+            result = bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, check_existing=False, compress=True)
+    except RuntimeError as exc:  # root passes os.access on a read-only file system
+        raise write_error(exc, target) from None
+    if "FINISHED" not in result or not path.is_file():
+        if free_bytes(path.parent) < MIN_FREE_BYTES:
+            raise disk_full_error(target)
+        raise OutputError(f"Blender could not save {target}; check the disk space and the folder")
+    return path
+
+
 def save_blend(path, *, force: bool = False) -> Path:
     """Save the current Blender session to ``path`` atomically.
 
@@ -44,23 +76,5 @@ def save_blend(path, *, force: bool = False) -> Path:
     Raises:
         OutputError: if ``path`` exists and ``force`` is False, or its folder cannot be written.
     """
-    path = Path(path).resolve()
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"cannot write to the folder {path.parent}; choose a folder you can write")
-    temporary = str(path.with_name(f".{path.name}.{os.getpid()}.tmp.blend"))
-    try:
-        try:
-            result = bpy.ops.wm.save_as_mainfile(filepath=temporary, copy=True, check_existing=False,
-                                                 compress=True)
-        except RuntimeError as exc:  # root passes os.access on a read-only file system
-            raise OutputError(f"cannot write to the folder {path.parent} ({str(exc).strip()}); "
-                              f"choose a folder you can write") from None
-        if "FINISHED" not in result:
-            raise OutputError(f"Blender could not save {path}; check the disk space and the folder")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    target = output_path(path)
+    return atomic_write(target, lambda temporary: write_blend(temporary, target=target), force=force)

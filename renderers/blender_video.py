@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -43,6 +42,8 @@ _load_triton_before_any_render()
 #: The ``--render-engine`` choices and Blender's engine identifiers.
 ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
 SENSOR_MM = 36.0
+MIN_FREE_BYTES = 1 << 20
+"""Below this much free space, an incomplete movie is put down to a full disk."""
 CAMERA_NAME = "emoflame_camera"
 
 
@@ -200,45 +201,140 @@ def _enable_cycles_gpu() -> bool:
     return False
 
 
-def render_video(scene: bpy.types.Scene, path, *, force: bool = False, progress: bool = True) -> Path:
+def render_video(scene: bpy.types.Scene, path, *, force: bool = False, progress: bool = True,
+                 outputs=None) -> Path:
     """Render the scene's frame range to exactly ``path`` (MP4 with the scene's sound strips).
 
     Blender names a movie after the frame range ("out0001-0100.mp4"); the render goes to a
-    temporary folder beside ``path`` and the file is moved onto ``path`` when complete, so a
-    failed or interrupted render leaves nothing behind. Call :func:`configure_render` first.
+    temporary folder beside ``path``, and the finished movie is checked (:func:`verify_movie`: a
+    complete MP4 with every frame; Blender's writer reports no error on a full disk) before it
+    becomes ``path``, so a failed or interrupted render leaves nothing behind and replaces
+    nothing. Call :func:`configure_render` first.
 
     Args:
         path: the .mp4 to write.
-        force: replace ``path`` if it exists.
+        force: replace ``path`` if it exists (only once the movie is complete).
         progress: show a tqdm bar of frames rendered (on stderr); Blender's own per-frame lines
             are silenced either way.
+        outputs: a ``core.outputs.Transaction`` to stage the movie in (its caller commits it with
+            the job's other outputs); None renders and renames at once.
 
     Returns:
-        The absolute path written.
+        The absolute path written (with ``outputs``: the path it will have once committed).
 
     Raises:
-        OutputError: if ``path`` exists and ``force`` is False, its folder cannot be written, or
-            Blender produced no movie.
+        OutputError: if ``path`` exists and ``force`` is False, its folder cannot be written, the
+            disk is full, or Blender produced no complete movie.
     """
-    path = Path(path).resolve()
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
-    try:
-        folder = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".render", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {path.parent} ({exc.strerror}); choose a folder you can write") from exc
-    try:
-        scene.render.filepath = os.path.join(folder, "render")
-        scene.render.use_file_extension = True
-        with quiet_stdout(), _held_stderr() as terminal, _frame_progress(scene, progress, terminal):
-            bpy.ops.render.render(animation=True, scene=scene.name)
-        movies = sorted(Path(folder).glob("*.mp4"))
-        if not movies:
-            raise OutputError(f"Blender wrote no movie for {path}; run with --debug to see its output")
-        os.replace(movies[0], path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    from ..core.outputs import Transaction, output_path
+
+    path = output_path(path)
+    if outputs is None:
+        with Transaction(force=force) as own:
+            own.check([path])
+            render_video(scene, path, progress=progress, outputs=own)
+            return own.commit()[0]
+    staged = outputs.stage(path)
+    folder = outputs.scratch_dir(path)
+    scene.render.filepath = os.path.join(folder, "render")
+    scene.render.use_file_extension = True
+    with quiet_stdout(), _held_stderr() as terminal, _frame_progress(scene, progress, terminal):
+        bpy.ops.render.render(animation=True, scene=scene.name)
+    movies = sorted(Path(folder).glob("*.mp4"))
+    if not movies:
+        raise _render_failure(path, f"Blender wrote no movie for {path}; run with --debug to see its output")
+    os.replace(movies[0], staged)
+    verify_movie(staged, scene.frame_end - scene.frame_start + 1, target=path)
     return path
+
+
+def verify_movie(path, frames: int, *, target=None) -> None:
+    """Check that ``path`` is a complete MP4 that plays ``frames`` frames.
+
+    Its top-level boxes must tile the file and include ``moov`` (the index a player needs) and
+    ``mdat``; then Blender's FFmpeg reader opens it and counts the frames.
+
+    Args:
+        frames: the number of frames rendered.
+        target: the file ``path`` will become, for messages.
+
+    Raises:
+        OutputError: a truncated or unplayable movie, or fewer frames than rendered; a full disk is
+            named as such.
+    """
+    path, target = Path(path), Path(target or path)
+    boxes = _mp4_boxes(path)
+    if boxes is None or "moov" not in boxes or "mdat" not in boxes:
+        raise _render_failure(target, f"Blender wrote an incomplete movie for {target.name} "
+                                      f"({path.stat().st_size} bytes, no complete MP4 index)")
+    clip = bpy.data.movieclips.load(str(path))
+    try:
+        found = clip.frame_duration
+    finally:
+        bpy.data.movieclips.remove(clip)
+    if found < frames:
+        raise _render_failure(target, f"the movie for {target.name} has {found} of its {frames} frames")
+
+
+def _render_failure(target: Path, message: str) -> OutputError:
+    from ..core.outputs import disk_full_error, free_bytes
+
+    # Blender's movie writer reports nothing when the disk fills up: the file just ends early.
+    if free_bytes(target.parent) < MIN_FREE_BYTES:
+        return disk_full_error(target)
+    return OutputError(f"{message}; run with --debug to see Blender's output")
+
+
+def _mp4_boxes(path: Path) -> list[str] | None:
+    """The types of an MP4's top-level boxes (ISO/IEC 14496-12 Sec. 4.2), or None if they do not
+    tile the file exactly (a truncated write)."""
+    size = path.stat().st_size
+    types, offset = [], 0
+    with open(path, "rb") as f:
+        while offset < size:
+            f.seek(offset)
+            header = f.read(8)
+            if len(header) < 8:
+                return None
+            length, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            if length == 1:
+                large = f.read(8)
+                if len(large) < 8:
+                    return None
+                length = int.from_bytes(large, "big")
+            elif length == 0:
+                length = size - offset
+            if length < 8 or offset + length > size:
+                return None
+            types.append(kind)
+            offset += length
+    return types
+
+
+def check_engine(engine: str) -> None:
+    """Refuse an engine this machine cannot render with in reasonable time, before any work.
+
+    EEVEE rasterises through OpenGL/EGL: without a GPU it falls back to Mesa's software renderer
+    (llvmpipe), where one 512 px frame takes 30-40 s on 2 cores and a take takes hours. A GPU is
+    taken to be there when the kernel exposes a render node (``/dev/dri/renderD*``) or NVIDIA's
+    device (``/dev/nvidia0``).
+
+    Raises:
+        SettingsError: ``eevee`` on a machine without a GPU; the message names workbench and cycles.
+    """
+    from ..core.errors import SettingsError
+
+    if engine == "eevee" and not has_gpu():
+        raise SettingsError("--render-engine eevee needs a GPU and this machine has none (EEVEE would render in "
+                            "software for minutes a frame); use --render-engine workbench (fast on a CPU) or cycles "
+                            "(the materials and lights, slower)")
+
+
+def has_gpu() -> bool:
+    """True when a GPU render node or an NVIDIA device is present (see :func:`check_engine`)."""
+    from glob import glob
+
+    return bool(glob("/dev/dri/renderD*") or os.path.exists("/dev/nvidia0"))
 
 
 @contextmanager
@@ -262,24 +358,13 @@ def _frame_progress(scene, enabled: bool, stream):
 
 @contextmanager
 def quiet_stdout():
-    """Send file descriptor 1 to /dev/null while Blender works, unless debug logging is on.
+    """Keep what Blender prints from C (a line per rendered frame, "Info: Saved ...") off the
+    command's stdout, which holds only the paths it wrote: to stderr with debug logging, to
+    /dev/null otherwise (``core.outputs.native_stdout_to``, which also flushes C's buffer)."""
+    from ..core.outputs import native_stdout_to
 
-    Blender prints from C (a line per rendered frame, "Info: Saved ..."), past sys.stdout;
-    the command's stdout is kept for the paths it wrote.
-    """
-    if log.isEnabledFor(logging.DEBUG):
+    with native_stdout_to("stderr" if log.isEnabledFor(logging.DEBUG) else "null"):
         yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 @contextmanager
