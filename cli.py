@@ -1,19 +1,23 @@
-"""The ``emoflame`` command: a recording becomes an animated FLAME head in a .blend and a video.
+"""The ``emoflame`` command: a recording becomes an animated FLAME head in a .blend, a video and
+the files game engines import; a manifest of recordings becomes a batch of them.
 
-    emoflame animate speech.wav --emotion happy -o take.blend --render take.mp4
+    emoflame animate speech.wav --emotion happy -o take.blend -o take.glb --render take.mp4
+    emoflame batch lines.csv --out-dir takes --formats blend,npz,glb,csv --workers 2
 
 Imports are lazy (torch and bpy load only once a command runs) so ``emoflame --help`` is
-instant. Errors a user can fix (core/errors.py) print one line on stderr and exit with 2;
-``--debug`` shows the traceback as well.
+instant. Errors a user can fix (core/errors.py), usage errors included, print one line on stderr
+and exit with 2; ``--debug`` shows the traceback as well. Every output is written under a
+temporary name and renamed only when the whole take succeeded (core/outputs.py); SIGINT and
+SIGTERM remove the temporaries and exit with 130 and 143, leaving every existing file as it was.
+stdout holds only the paths written.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
+import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,63 +25,96 @@ log = logging.getLogger("emoflame")
 
 RENDER_ENGINES = ("workbench", "eevee", "cycles")
 EXIT_USER_ERROR = 2
+MAX_RESOLUTION = 8192
+_RAY_AUTO = "\0auto"  # --ray without an address
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (the problem, then where the help is) and exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"emoflame: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     """The argument parser of ``emoflame`` and its sub-commands; ``prog`` is the name the help shows
     (``blender -c emoflame`` inside Blender)."""
     from .core.emotion.vocabulary import MEAD_EMOTIONS
+    from .core.exports import SUFFIXES
     from .core.expression import DEFAULT_ENGINE, ENGINES
 
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Speech to emotional, lip-synced facial animation for FLAME heads.",
-    )
-    common = argparse.ArgumentParser(add_help=False)
+    parser = _Parser(prog=prog, description="Speech to emotional, lip-synced facial animation for FLAME heads.")
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars (emoflame's or its libraries'), "
+                                                                   "warnings only")
+    take = _Parser(add_help=False)
+    take.add_argument("--engine", choices=tuple(ENGINES), default=DEFAULT_ENGINE,
+                      help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
+                           + f" (default: {DEFAULT_ENGINE})")
+    take.add_argument("--fps", type=_fps, default=25.0, help="frames per second, 1 to 240 (default: 25)")
+    take.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number from 0 to 4294967295 (default: 0)")
+    take.add_argument("--head-motion", choices=("on", "off"), default="on",
+                      help="nods on accents, sway and the emotion's posture (default: on)")
+    take.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
+                      help="Blender engine for the video (default: workbench, fast on a CPU; cycles uses the "
+                           "materials and a light rig; eevee needs a GPU and is refused without one)")
+    take.add_argument("--resolution", type=_resolution, default=512, metavar="PIXELS",
+                      help="side of the square video frame (default: 512)")
+    take.add_argument("--flame-model", metavar="MODEL.pkl",
+                      help="your FLAME model file (generic_model.pkl, flame2023.pkl): animate that head, rigged as "
+                           "the MPI FLAME add-on does (Exp keys, jaw bone), instead of the default avatar; needed "
+                           "for FLAME parameter files")
+    take.add_argument("--force", action="store_true", help="replace output files that exist (only once every "
+                                                            "output of the take is complete)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     animate = commands.add_parser(
-        "animate", parents=[common], help="animate the default FLAME avatar from a recording",
+        "animate", parents=[common, take], help="animate the default FLAME avatar from a recording",
         description="Animate the default FLAME avatar from a recording and save a Blender scene "
                     "(the head, a new Action of shape-key animation, the sound on frame 1), "
-                    "optionally rendered to an MP4 with the sound.",
+                    "the formats game engines import, and optionally an MP4 with the sound.",
     )
-    animate.add_argument("audio", type=Path, help="the recording: wav, flac, ogg or mp3, any sample rate")
+    animate.add_argument("audio", help="the recording: wav, flac, ogg or mp3, any sample rate")
     animate.add_argument("--emotion", default="neutral",
                          help=f"{', '.join(MEAD_EMOTIONS)} (or a synonym; default: neutral); with --engine "
                               "learned also free text such as 'quietly furious'")
-    animate.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.blend",
-                         help="the Blender file to write")
-    animate.add_argument("--render", type=Path, metavar="OUT.mp4",
-                         help="also render an MP4 (H.264 + AAC, with the sound)")
-    animate.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
-                         help="Blender engine for --render (default: workbench, fast on a CPU; eevee and "
-                              "cycles use the materials and a light rig, and want a GPU: minutes a "
-                              "frame on a CPU)")
-    animate.add_argument("--resolution", type=_resolution, default=512, metavar="PIXELS",
-                         help="side of the square video frame (default: 512)")
+    animate.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
+                         help="a file to write, its format by suffix, repeatable: .blend (Blender scene), .glb/.gltf "
+                              "(glTF: morph targets and their animation), .fbx, .usdc/.usda (USD blend shapes), "
+                              ".csv (Live Link Face, for Unreal), .npz (FLAME parameters, needs --flame-model)")
+    animate.add_argument("--render", metavar="OUT.mp4", help="also render an MP4 (H.264 + AAC, with the sound)")
     animate.add_argument("--intensity", default="audio", metavar="audio|0.0-1.0|CURVE.csv",
                          help="emotion intensity: predicted from the audio (default), a constant, "
                               "or a per-frame curve in a CSV file")
     animate.add_argument("--transcript", metavar="TEXT|FILE",
                          help="what is said (text, or a text file): aligns the lips to it")
-    animate.add_argument("--engine", choices=tuple(ENGINES), default=DEFAULT_ENGINE,
-                         help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
-                              + f" (default: {DEFAULT_ENGINE})")
-    animate.add_argument("--fps", type=_positive_float, default=25.0, help="frames per second (default: 25)")
-    animate.add_argument("--seed", default="0", help="random seed, a whole number from 0 to 4294967295 (default: 0)")
-    animate.add_argument("--head-motion", choices=("on", "off"), default="on",
-                         help="nods on accents, sway and the emotion's posture (default: on)")
-    animate.add_argument("--clip", type=Path, metavar="OUT.npz",
+    animate.add_argument("--clip", metavar="OUT.npz",
                          help="also save the AnimationClip (for the add-on, or another rig)")
-    animate.add_argument("--flame-model", type=Path, metavar="MODEL.pkl",
-                         help="your FLAME model file (generic_model.pkl, flame2023.pkl): animate "
-                              "that head, rigged as the MPI FLAME add-on does (Exp keys, jaw bone), "
-                              "instead of the default avatar")
-    animate.add_argument("--force", action="store_true", help="replace output files that exist")
-    animate.set_defaults(run=run_animate)
+    animate.set_defaults(run=run_animate, suffixes=SUFFIXES)
+
+    batch = commands.add_parser(
+        "batch", parents=[common, take], help="animate every line of a manifest, in parallel",
+        description="Animate every line of a manifest (CSV or JSON Lines with the columns audio, emotion, "
+                    "intensity, transcript, name; only audio required; paths relative to the manifest) into "
+                    "OUT_DIR/NAME.<format>, in local worker processes or on a Ray cluster. Lines finished by an "
+                    "earlier run with the same inputs are skipped; a line that fails is reported and the batch "
+                    "goes on; emoflame_batch_report.csv/.json in OUT_DIR say what became of each line.",
+    )
+    batch.add_argument("manifest", help="the manifest: .csv or .jsonl")
+    batch.add_argument("--out-dir", required=True, metavar="DIR", help="the folder for the outputs and the report")
+    batch.add_argument("--formats", default="blend,npz", metavar="LIST",
+                       help="comma-separated: blend, npz (the AnimationClip), glb, gltf, fbx, usdc, usda, csv (Live "
+                            "Link Face), flame (FLAME parameters NAME.flame.npz, needs --flame-model), mp4 "
+                            "(default: blend,npz)")
+    batch.add_argument("--workers", type=_workers, default=None, metavar="N",
+                       help="worker processes on this machine (default: the number of CPU cores); each loads the "
+                            "models once and takes line after line")
+    batch.add_argument("--ray", nargs="?", const=_RAY_AUTO, default=None, metavar="ADDRESS",
+                       help="run the lines as Ray tasks: on the cluster at ADDRESS, on the one RAY_ADDRESS or "
+                            "'ray start' made when no address is given, or on a new local one with 'local' "
+                            '(pip install "emoflame[ray]")')
+    batch.set_defaults(run=run_batch_command)
     return parser
 
 
@@ -86,151 +123,269 @@ def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
     args = build_parser(prog).parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="emoflame: %(message)s", stream=sys.stderr)
+    if args.quiet:
+        _silence_library_progress_bars()
     from .core.errors import EmoflameError
+    from .core.outputs import interruptible
 
     try:
-        return args.run(args)
+        with interruptible():
+            return args.run(args)
     except EmoflameError as exc:
         if args.debug:
             log.exception("failed")
         print(f"emoflame: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("emoflame: interrupted; the file being written was removed", file=sys.stderr)
+    except KeyboardInterrupt:  # only where the handlers could not be installed (not the main thread)
+        print("emoflame: interrupted; unfinished outputs were removed, existing files are as they were", file=sys.stderr)
         return 130
 
 
 def run_animate(args: argparse.Namespace) -> int:
-    """``emoflame animate``: check the outputs, animate, write the .blend, then render."""
-    outputs = [(args.output, ".blend"), (args.render, ".mp4"), (args.clip, ".npz")]
-    outputs = [(Path(p).expanduser().resolve(), suffix) for p, suffix in outputs if p is not None]
-    if args.flame_model is not None and not args.flame_model.expanduser().is_file():
-        from .core.errors import ModelFileError
+    """``emoflame animate``: check every output before any work, make the take, then rename every
+    output into place at once and print the paths."""
+    from .core.batch.job import TakeRequest
+    from .core.outputs import Transaction, user_path
 
-        raise ModelFileError(f"FLAME model file not found: {args.flame_model}; download generic_model.pkl or "
-                             f"flame2023.pkl from https://flame.is.tue.mpg.de and give its path")
-    created = check_outputs(outputs, force=args.force)
-    try:
-        return _animate_and_write(args)
-    except BaseException:
-        _remove_empty(created)
-        raise
-
-
-def _animate_and_write(args: argparse.Namespace) -> int:
-    from .core.pipeline import animate
-
-    progress = not args.quiet
-    log.info("animating %s as %s", args.audio, args.emotion)
-    start = time.perf_counter()
-    clip = animate(args.audio, emotion=args.emotion, intensity=parse_intensity(args.intensity),
-                   transcript=args.transcript, fps=args.fps, seed=args.seed, engine=args.engine,
-                   head_motion=args.head_motion == "on", progress=progress)
-    seconds = time.perf_counter() - start
-    log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration, seconds)
-    written = []
-    if args.clip:
-        written.append(_save_clip(clip, args.clip, force=args.force))
-
-    from tqdm import tqdm
-
-    from .addon.blend_file import save_blend
-    from .addon.scene import build_scene, show_face_in_viewports
-    from .renderers.blender_video import configure_render, frame_face, quiet_stdout, render_video
-
-    start = time.perf_counter()
-    with tqdm(total=3, desc="scene", unit="step", disable=not progress, file=sys.stderr) as bar:
-        bar.set_postfix_str("avatar and take")
-        scene, face, landmarks = build_scene(clip, flame_model=args.flame_model)
-        bar.update()
-        bar.set_postfix_str("camera and render settings")
-        # Configured even without --render, so Render Animation in the saved file gives the video.
-        configure_render(scene, engine=args.render_engine, resolution=args.resolution)
-        frame_face(scene, face, landmarks)
-        show_face_in_viewports()
-        bar.update()
-        bar.set_postfix_str("saving")
-        with quiet_stdout():
-            written.append(save_blend(args.output, force=args.force))
-        bar.update()
-    log.info("saved %s in %.1f s", written[-1].name, time.perf_counter() - start)
-    if args.render:
-        log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, args.render_engine)
-        start = time.perf_counter()
-        written.append(render_video(scene, args.render, force=args.force, progress=progress))
-        log.info("rendered %s in %.1f s", written[-1].name, time.perf_counter() - start)
-    for path in written:
-        print(path)
+    request = TakeRequest(
+        audio=user_path(args.audio), outputs=tuple(_animate_outputs(args)), emotion=args.emotion,
+        intensity=parse_intensity(args.intensity), transcript=args.transcript, fps=args.fps, seed=args.seed,
+        engine=args.engine, head_motion=args.head_motion == "on", flame_model=_flame_model(args.flame_model),
+        render_engine=args.render_engine, resolution=args.resolution, progress=not args.quiet)
+    _check_request(request)
+    with Transaction(force=args.force) as outputs:
+        outputs.check([o.path for o in request.outputs], inputs=request.inputs())
+        write_take(request, outputs)
+        outputs.commit()
+    for output in request.outputs:
+        print(output.path)
     return 0
 
 
-def check_outputs(outputs: list[tuple[Path, str]], *, force: bool) -> list[Path]:
-    """Check, before any slow work, that every output can be written.
+def _animate_outputs(args: argparse.Namespace) -> list:
+    """The outputs of ``emoflame animate`` as :class:`core.batch.job.Output`: the clip, every
+    ``-o`` by its suffix, the video. Each path normalised (``~``, absolute, name length)."""
+    from .core.batch.job import Output
+    from .core.errors import OutputError
+    from .core.outputs import output_path
 
-    Creates missing parent folders (returned, so a failed run can remove them again) and
-    writes and deletes a probe file in each folder: ``os.access`` says yes to root on a
-    read-only file system.
+    outputs = []
+    if args.clip is not None:
+        outputs.append(Output(_with_suffix(output_path(args.clip), (".npz",), "--clip"), "clip"))
+    for text in args.output:
+        path = output_path(text)
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; give a file name such as {path / 'take.blend'}")
+        kind = _kind_of(path)
+        if kind is None:
+            raise OutputError(f"{path} should end in {', '.join(args.suffixes[:-1])} or {args.suffixes[-1]} "
+                              f"(a video is --render OUT.mp4); name the file {path.with_suffix('.blend').name}")
+        outputs.append(Output(path, kind))
+    if args.render is not None:
+        outputs.append(Output(_with_suffix(output_path(args.render), (".mp4",), "--render"), "mp4"))
+    return outputs
 
-    Args:
-        outputs: ``(path, expected suffix)`` pairs, absolute paths.
-        force: allow replacing files that exist.
 
-    Returns:
-        The folders created, outermost first.
+def _kind_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    kinds = {".blend": "blend", ".glb": "glb", ".gltf": "gltf", ".fbx": "fbx", ".usd": "usd", ".usdc": "usdc",
+             ".usda": "usda", ".csv": "csv", ".npz": "flame"}
+    return kinds.get(suffix)
+
+
+def _with_suffix(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
+    from .core.errors import OutputError
+
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name such as {path / ('take' + suffixes[0])}")
+    if path.suffix.lower() not in suffixes:
+        raise OutputError(f"{path} should end in {suffixes[0]}; name the file {path.with_suffix(suffixes[0]).name} "
+                          f"({option})")
+    return path
+
+
+def _flame_model(text: str | None) -> Path | None:
+    """``--flame-model``: the file's absolute path.
 
     Raises:
-        OutputError: for a wrong suffix, a path given twice, a file that exists without
-            ``force``, an existing directory, or a folder that cannot be created or written.
+        ModelFileError: the file does not exist (named, with where to get one).
     """
-    from .core.errors import OutputError
+    if text is None:
+        return None
+    from .core.errors import ModelFileError
+    from .core.outputs import user_path
 
-    paths = [p for p, _ in outputs]
-    for path, suffix in outputs:
-        if path.is_dir():
-            raise OutputError(f"{path} is a folder; give a file name such as {path / ('take' + suffix)}")
-        if path.suffix.lower() != suffix:
-            raise OutputError(f"{path} should end in {suffix}; name the file {path.with_suffix(suffix).name}")
-        if paths.count(path) > 1:
-            raise OutputError(f"{path} is given as two outputs; give each output its own file name")
-        if path.exists() and not force:
-            raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
-    created = []
-    for path, _ in outputs:
-        created += [p for p in reversed(path.parents) if not p.exists() and p not in created]
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=path.parent):
-                pass
-        except OSError as exc:
-            _remove_empty(created)
-            raise OutputError(f"cannot write to the folder {path.parent} ({exc.strerror}); "
-                              f"choose a folder you can write") from None
-    return created
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove folders this run created, innermost first, if they are still empty."""
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
-
-
-def _save_clip(clip, path: Path, *, force: bool) -> Path:
-    """Save the clip atomically: a temporary file in the same folder, renamed when complete."""
-    from .core.errors import OutputError
-
-    path = Path(path).resolve()
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists; choose another name or pass --force to replace it")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    try:
-        clip.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    path = user_path(text)
+    if not path.is_file():
+        raise ModelFileError(f"FLAME model file not found: {text}; download generic_model.pkl or "
+                             f"flame2023.pkl from https://flame.is.tue.mpg.de and give its path")
     return path
+
+
+def _check_request(request) -> None:
+    """What can be refused before any work beyond the paths: a FLAME parameter file without a
+    model, EEVEE without a GPU."""
+    from .core.errors import ModelFileError
+
+    kinds = {o.kind for o in request.outputs}
+    if "flame" in kinds and request.flame_model is None:
+        raise ModelFileError("a .npz output holds FLAME parameters and needs your FLAME model: add --flame-model "
+                             "generic_model.pkl (from https://flame.is.tue.mpg.de); the AnimationClip itself is --clip")
+    if "mp4" in kinds:
+        from .renderers.blender_video import check_engine
+
+        check_engine(request.render_engine)
+
+
+SCENE_KINDS = {"blend", "glb", "gltf", "fbx", "usd", "usdc", "usda", "mp4"}
+"""Outputs made from the Blender scene (the others need none)."""
+
+
+def write_take(request, outputs) -> object:
+    """Make one take and stage every output of ``request`` in ``outputs`` (a
+    ``core.outputs.Transaction``; the caller commits it). The one function ``emoflame animate``
+    and every line of ``emoflame batch`` run.
+
+    Steps: ``core.pipeline.animate``; the clip and the exports that need no Blender; the scene
+    (``addon.scene.build_scene``, which also resets Blender's session, so a worker can take line
+    after line), the camera and render settings, the .blend and Blender's exporters; the video.
+
+    Returns:
+        The AnimationClip.
+
+    Raises:
+        EmoflameError: bad input (audio, emotion, intensity, transcript, model), an output that
+            cannot be written (a full disk named as such).
+    """
+    from .core.pipeline import animate
+
+    progress = request.progress
+    log.info("animating %s as %s", request.audio, request.emotion)
+    start = time.perf_counter()
+    clip = animate(str(request.audio), emotion=request.emotion, intensity=request.intensity,
+                   transcript=request.transcript, fps=request.fps, seed=request.seed, engine=request.engine,
+                   head_motion=request.head_motion, progress=progress)
+    log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration,
+             time.perf_counter() - start)
+    kinds = [o.kind for o in request.outputs]
+    for output in request.outputs:
+        if output.kind == "clip":
+            _stage_file(outputs, output.path, clip.save)
+        elif output.kind == "csv":
+            from .core.exports import livelink
+
+            _stage_file(outputs, output.path, lambda temporary: livelink.write(clip, temporary))
+        elif output.kind == "flame":
+            from .core.exports import flame_params, load_model
+
+            model = load_model(request.flame_model)
+            _stage_file(outputs, output.path, lambda temporary: flame_params.write(clip, temporary, model))
+    if not SCENE_KINDS & set(kinds):
+        return clip
+
+    from tqdm import tqdm
+
+    from .addon.blend_file import write_blend
+    from .addon.exports import export_objects, write_blender_export
+    from .addon.scene import build_scene, show_face_in_viewports
+    from .renderers.blender_video import configure_render, frame_face, render_video
+
+    start = time.perf_counter()
+    files = [o for o in request.outputs if o.kind in SCENE_KINDS - {"mp4"}]
+    with tqdm(total=2 + len(files), desc="scene", unit="step", disable=not progress, file=sys.stderr) as bar:
+        bar.set_postfix_str("avatar and take")
+        scene, face, landmarks = build_scene(clip, flame_model=request.flame_model)
+        bar.update()
+        bar.set_postfix_str("camera and render settings")
+        # Configured even without a video, so Render Animation in the saved file gives it.
+        configure_render(scene, engine=request.render_engine, resolution=request.resolution)
+        frame_face(scene, face, landmarks)
+        show_face_in_viewports()
+        bar.update()
+        for output in files:
+            bar.set_postfix_str(f"writing {output.path.suffix}")
+            if output.kind == "blend":
+                write_blend(outputs.stage(output.path), target=output.path)
+            else:
+                _stage_file(outputs, output.path,
+                            lambda temporary: write_blender_export(temporary, export_objects(face), scene,
+                                                                   target=output.path))
+            bar.update()
+    log.info("wrote %s in %.1f s", ", ".join(o.path.name for o in files) or "the scene", time.perf_counter() - start)
+    for output in request.outputs:
+        if output.kind == "mp4":
+            log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, request.render_engine)
+            start = time.perf_counter()
+            render_video(scene, output.path, progress=progress, outputs=outputs)
+            log.info("rendered %s in %.1f s", output.path.name, time.perf_counter() - start)
+    return clip
+
+
+def _stage_file(outputs, target: Path, write) -> None:
+    """``write(temporary)`` for a staged ``target``; a full disk or another write error becomes
+    one OutputError (zipfile reports a full disk as "seek of closed file")."""
+    from .core.errors import EmoflameError
+    from .core.outputs import release_writer, write_error
+
+    temporary = outputs.stage(target)
+    try:
+        write(temporary)
+    except EmoflameError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        error = write_error(exc, target)
+        release_writer(exc)
+    else:
+        return
+    raise error
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """``emoflame batch``: every manifest line through :func:`write_take`, then the report."""
+    from . import __version__
+    from .core.batch import parse_formats, run_batch
+    from .core.batch.job import TakeRequest
+    from .core.errors import SettingsError
+
+    if "bpy" in sys.modules and getattr(sys.modules["bpy"].app, "binary_path", ""):
+        raise SettingsError("emoflame batch starts Python worker processes: run it with the emoflame console "
+                            "script (pip install emoflame), not inside Blender")
+    kinds = parse_formats(args.formats)
+    template = TakeRequest(audio=Path(), outputs=(), fps=args.fps, seed=args.seed, engine=args.engine,
+                           head_motion=args.head_motion == "on", flame_model=_flame_model(args.flame_model),
+                           render_engine=args.render_engine, resolution=args.resolution, progress=False)
+    if "mp4" in kinds:
+        from .renderers.blender_video import check_engine
+
+        check_engine(args.render_engine)
+    ray = False if args.ray is None else (None if args.ray == _RAY_AUTO else args.ray)
+    summary = run_batch(args.manifest, args.out_dir, write_take, template=template, kinds=kinds,
+                        workers=args.workers, ray=ray, force=args.force, version=__version__,
+                        progress=not args.quiet)
+    counts = summary.counts()
+    log.info("batch: %d done, %d skipped, %d failed in %.1f s", counts["done"], counts["skipped"], counts["failed"],
+             summary.seconds)
+    for path in summary.report:
+        print(path)
+    if summary.failed:
+        print(f"emoflame: error: {len(summary.failed)} of {len(summary.results)} lines failed; their errors are in "
+              f"{summary.report[0]}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def _silence_library_progress_bars() -> None:
+    """``-q``: no progress bars from the libraries either (transformers' and sentence-transformers'
+    "Loading weights", huggingface_hub's). transformers reads huggingface_hub's switch when it is
+    first imported; if it already is, its own switch is turned too."""
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:
+        pass
+    if "transformers.utils.logging" in sys.modules:
+        sys.modules["transformers.utils.logging"].disable_progress_bar()
 
 
 def parse_intensity(text: str) -> str | float:
@@ -241,17 +396,45 @@ def parse_intensity(text: str) -> str | float:
         return text
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 1.0 <= value <= 240.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate; give a number from 1 to 240 (25, 29.97, 30, 60)")
     return value
 
 
+def _seed(text: str) -> int:
+    from .core.errors import SettingsError
+    from .core.validate import seed
+
+    try:
+        return seed(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _resolution(text: str) -> int:
-    value = int(text)
-    if value < 64 or value % 2:
-        raise argparse.ArgumentTypeError(f"{text} cannot be encoded as H.264; give an even number, 64 or more")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of pixels; give an even whole number, 64 or "
+                                         f"more") from None
+    if value < 64 or value % 2 or value > MAX_RESOLUTION:
+        raise argparse.ArgumentTypeError(f"{text} cannot be encoded as H.264; give an even number from 64 to "
+                                         f"{MAX_RESOLUTION}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of worker processes; give a whole number, 1 or more")
     return value
 
 

@@ -1,5 +1,8 @@
-"""The ``emoflame`` command: one end-to-end run on real speech, and every bad input of issue 3."""
+"""The ``emoflame`` command: one end-to-end run on real speech, every bad input of issue 3, and the
+command-line findings of issue 13 (outputs that name an input, a full disk, ``~``, long names,
+one-line usage errors, quiet library bars, stdout holding only paths, EEVEE without a GPU)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +153,9 @@ def test_existing_output_is_refused_untouched_without_force(speech, tmp_path):
     ("/proc/emoflame/take.blend", "cannot write to the folder /proc/emoflame"),
     ("{tmp}/take.mp4", "should end in .blend"),
     ("{tmp}", "is a folder"),
+    ("{tmp}/" + "a" * 300 + ".blend", "is 306 bytes long; this file system allows at most 255"),
+    ("{tmp}/" + "b" * 300 + "/take.blend", "is 300 bytes long"),
+    ("{tmp}/take.npz", "needs your FLAME model"),
 ])
 def test_unwritable_or_wrong_outputs_are_refused_before_any_work(speech, tmp_path, capsys, output, message):
     code = main(["animate", str(speech), "-o", output.format(tmp=tmp_path)])
@@ -172,3 +178,163 @@ def test_missing_flame_model_is_named_before_any_work(speech, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "FLAME model file not found" in err[0] and "flame.is.tue.mpg.de" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("emoflame: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["animate"], "the following arguments are required: audio, -o/--output (see emoflame animate --help)"),
+    (["animate", "x.wav", "-o", "x.blend", "--fps", "1e-300"], "argument --fps: '1e-300' is not a frame rate"),
+    (["animate", "x.wav", "-o", "x.blend", "--fps", "nan"], "give a number from 1 to 240"),
+    (["animate", "x.wav", "-o", "x.blend", "--seed", "-1"], "argument --seed: the seed is '-1'; give a whole number"),
+    (["animate", "x.wav", "-o", "x.blend", "--seed", "1e30"], "give a whole number from 0 to 4294967295"),
+    (["animate", "x.wav", "-o", "x.blend", "--resolution", "63"], "cannot be encoded as H.264"),
+    (["animate", "x.wav", "-o", "x.blend", "--engine", "magic"], "argument --engine: invalid choice: 'magic'"),
+    (["batch", "m.csv", "--out-dir", "o", "--workers", "0"], "argument --workers: '0' is not a number of worker"),
+    (["dance"], "invalid choice: 'dance' (choose from 'animate', 'batch') (see emoflame --help)"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_an_output_that_names_an_input_is_refused_and_nothing_is_written(speech, tmp_path, capsys):
+    recording = tmp_path / "take.blend"  # a recording whose name looks like an output (issue 13)
+    recording.write_bytes(speech.read_bytes())
+    ramp = tmp_path / "ramp.csv"
+    ramp.write_text("time,intensity\n0,0.2\n4,0.9\n")
+    (tmp_path / "link.glb").symlink_to(speech)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for argv in ([str(recording), "-o", str(recording), "--force"],
+                 [str(speech), "-o", str(tmp_path / "new.blend"), "-o", str(ramp), "--intensity", str(ramp), "--force"],
+                 [str(speech), "-o", str(tmp_path / "link.glb"), "--force"]):
+        assert main(["animate", *argv, "-q"]) == 2
+        assert "is also an input of this run" in _one_error_line(capsys)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_tilde_is_expanded_once_at_the_front_door(speech, tmp_path, monkeypatch, capsys):
+    from emoflame.core.outputs import output_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.blend").write_bytes(b"mine")
+    assert output_path("~/takes/x.blend") == tmp_path / "takes" / "x.blend"
+    assert output_path("takes/~x.blend") == Path.cwd() / "takes" / "~x.blend"  # only a leading ~
+    assert main(["animate", str(speech), "-o", "~/mine.blend"]) == 2
+    assert f"{tmp_path / 'mine.blend'} already exists" in _one_error_line(capsys)
+
+
+def test_eevee_without_a_gpu_is_refused_before_any_work(speech, tmp_path, capsys):
+    from emoflame.renderers.blender_video import has_gpu
+
+    if has_gpu():
+        pytest.skip("this machine has a GPU: EEVEE renders")
+    code = main(["animate", str(speech), "-o", str(tmp_path / "take.blend"), "--render", str(tmp_path / "take.mp4"),
+                 "--render-engine", "eevee"])
+    line = _one_error_line(capsys)
+    assert code == 2 and "eevee needs a GPU" in line and "workbench" in line and "cycles" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stdout_holds_only_the_paths_even_with_debug_logging(speech, tmp_path):
+    out = tmp_path / "take.blend"
+    result = subprocess.run([sys.executable, "-m", "emoflame.cli", "animate", str(speech), "-o", str(out), "--debug"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [str(out)]
+    assert "Info: Saved copy as" in result.stderr  # Blender's line goes to stderr when debugging
+
+
+def test_quiet_silences_the_libraries_loading_bars():
+    """transformers' "Loading weights" bar (sentence-transformers' MiniLM, the learned engine's
+    text encoder) is shown by default; -q turns it off with emoflame's own bars."""
+    code = ("from emoflame.cli import _silence_library_progress_bars\n_silence_library_progress_bars()\n"
+            "from emoflame.core.emotion.text import text_encoder\nprint(text_encoder('minilm').encode(['happy']).shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(1, 384)"
+    assert "Loading weights" not in result.stderr and "it/s" not in result.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a 2 MB tmpfs with 8 KB left, less than a 4 s clip needs (root only: skipped where
+    it cannot be mounted)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}); "
+                    f"test_a_full_disk_simulated_in_process covers the messages")
+    try:
+        filler = folder / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # full
+            pass
+        finally:
+            os.close(fd)
+        os.truncate(filler, filler.stat().st_size - 8192)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("option, name", [("--render", "take.mp4"), ("--clip", "take.npz")])
+def test_a_full_disk_gives_one_line_exit_2_and_replaces_nothing(speech, tmp_path, full_disk, option, name):
+    existing = full_disk / name
+    existing.write_bytes(b"the animator's good file")
+    result = subprocess.run(
+        [sys.executable, "-m", "emoflame.cli", "animate", str(speech), "-o", str(tmp_path / "take.blend"),
+         option, str(existing), "--resolution", "64", "--force", "-q"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"emoflame: error: no space left on the device holding {full_disk} while writing {name}; free some space or "
+        f"choose another folder (nothing was replaced)"]
+    assert result.stdout == ""
+    assert existing.read_bytes() == b"the animator's good file"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", name]
+    assert not (tmp_path / "take.blend").exists()
+
+
+def test_a_full_disk_simulated_in_process(speech, tmp_path, monkeypatch, capsys):
+    """Where no small file system can be mounted: the clip's writer meets ENOSPC (zipfile then
+    fails again with "seek of closed file", the original finding) and the message is the same."""
+    import errno
+
+    from emoflame.core.clip import AnimationClip
+
+    def full(self, path):
+        with open(path, "wb") as f:
+            f.write(b"PK")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise ValueError("seek of closed file")
+
+    monkeypatch.setattr(AnimationClip, "save", full)
+    existing = tmp_path / "take.npz"
+    existing.write_bytes(b"good clip")
+    code = main(["animate", str(speech), "-o", str(tmp_path / "take.csv"), "--clip", str(existing), "--force", "-q"])
+    assert code == 2
+    assert "no space left on the device holding" in _one_error_line(capsys)
+    assert existing.read_bytes() == b"good clip" and sorted(p.name for p in tmp_path.iterdir()) == ["take.npz"]
+
+
+def test_exports_by_suffix_are_printed_in_the_order_given(speech, tmp_path):
+    outs = [tmp_path / n for n in ("take.csv", "take.glb", "take.blend")]
+    result = subprocess.run(
+        [sys.executable, "-m", "emoflame.cli", "animate", str(speech), *[a for o in outs for a in ("-o", str(o))], "-q"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [str(o) for o in outs]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(o.name for o in outs)
+    assert result.stderr == ""  # -q: nothing but warnings, and there are none
