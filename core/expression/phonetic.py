@@ -1,39 +1,66 @@
-"""The phonetic engine: phones + loudness + a FACS emotion → 52 channel weights per frame.
+"""The phonetic engine: phones + vocal effort + a FACS emotion → 52 channel weights per frame.
 
 Needs no trained weights. Mouth shapes come from the phones' visemes blended by dominance
 functions (Cohen & Massaro, 1993: every phone's influence rises towards it and decays away from
-it, and each frame is the dominance-weighted mean of the targets), so neighbouring phones shape
-each other and nothing pops. Bilabials then get their closure for certain, the jaw follows the
-loudness, the emotion is added as its FACS direction scaled by the frame-wise intensity, and the
-brows lift on pitch accents. The eyes are the pipeline's layer (:mod:`.eyes`), as for every engine.
+it, and each frame is the dominance-weighted mean of the targets, per articulator group), so
+neighbouring phones shape each other. Jaw and lips are two dials (Edwards et al., "JALI: an
+animator-centric viseme model for expressive lip synchronization", SIGGRAPH 2016, Sec. 4): the
+jaw's opening follows the vocal effort, the take's (a whisper opens little, a shout wide) and the
+frame's within the take (:mod:`core.audio.effort`, blind to the recording gain); the lips' shapes
+follow the articulation, lifted a little by effort, not by loudness (a quiet F is as tucked as a
+loud one). Bilabials then get their closure for certain, the emotion is added as its FACS
+direction scaled by the frame-wise intensity, the brows lift on pitch accents, and a speed limit
+on the mouth channels removes pops while every closure still reaches its pose. The eyes are the
+pipeline's layer (:mod:`.eyes`), as for every engine.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.ndimage
 
+from ..audio.effort import VocalEffort, vocal_effort
 from ..audio.features import Prosody, frame_times
 from ..audio.phones import Phone
-from ..channels import CHANNEL_INDEX
+from ..channels import ARKIT_CHANNELS, CHANNEL_INDEX
 from ..emotion.facs import emotion_direction
-from ..errors import EmotionError
+from ..errors import EmotionError, SettingsError
 from . import visemes as V
 from .engine import Expression
 
 CLOSURE_RAMP_S = 0.05
 """Seconds over which the guaranteed lip closure fades in before and out after a bilabial."""
-JAW_RANGE_DB = 30.0
-"""The jaw opens from :data:`JAW_QUIET_GAIN` of its viseme target at this many dB below the
-utterance's loud frames, up to :data:`JAW_LOUD_GAIN` at them."""
 JAW_QUIET_GAIN, JAW_LOUD_GAIN = 0.35, 1.2
-JAW_SMOOTH_S = 0.02
+"""Factor on the visemes' jaw opening at the take's quiet frames (:data:`core.audio.effort.RANGE_DB`
+under its loud ones) and at its loud frames, at conversational effort."""
+JAW_EFFORT = 0.5
+"""Change of the jaw's opening per unit of the take's effort level: ×0.5 whispered, ×1.5
+shouted. Loud speech lowers the jaw much further than normal speech (Schulman, "Articulatory
+dynamics of loud and normal speech", JASA 85, 1989; Huber & Chandrasekaran, JSLHR 49, 2006)."""
+LIP_EFFORT = 0.15
+"""Change of the lips' shapes per unit of effort level: the lips hyperarticulate a little."""
 ROUNDED = 0.6
 """Pucker or funnel weight at which the lips count as fully rounded (spreading yields to it)."""
 OPEN_JAW = 0.3
 """jawOpen at which the lips count as fully apart (an emotion's lip press yields to it)."""
+MAX_SPEED = 6.0
+"""Fastest change of a mouth channel, weight per second: 0.24 between frames at 25 fps (pops are
+steps above 0.25). FACEGOOD's captured speech (30 fps) moves its mouth channels at up to 7.5-12.6
+per second (99.9th percentile), its median frame at under 0.3."""
+DIAL_RANGE = (0.0, 2.0)
+"""Allowed values of the jaw and lips dials."""
+
+MOUTH_COLUMNS = np.array([i for i, c in enumerate(ARKIT_CHANNELS) if c.startswith(("jaw", "mouth", "tongue", "cheek"))])
+"""Columns of the channels that the speed limit covers: jaw, lips, tongue, cheeks (not the eyes,
+whose blinks are fast on purpose, nor the brows)."""
+
+_COL = {c: i for i, c in enumerate(V.MOUTH_CHANNELS)}
+_JAW = _COL["jawOpen"]
+_LIP_COLUMNS = np.array([i for i, c in enumerate(V.MOUTH_CHANNELS) if c != "jawOpen"])
+_POSE = np.array([_COL[c] for c in V.CLOSURE_POSE])
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,39 @@ class MouthTrack:
     weights: np.ndarray
     closure: np.ndarray
     rounding: np.ndarray
+
+
+@dataclass(frozen=True)
+class Activity:
+    """How far the jaw and the lips move, frame by frame (the JALI view: two dials).
+
+    Attributes:
+        jaw: (T,) factor on the visemes' jaw opening.
+        lips: (T,) factor on the visemes' lip shapes (every mouth channel but jawOpen).
+    """
+
+    jaw: np.ndarray
+    lips: np.ndarray
+
+
+def articulation(effort: VocalEffort, jaw: float = 1.0, lips: float = 1.0, take_effort: bool = True) -> Activity:
+    """The jaw's and the lips' activity from the vocal effort and the two dials.
+
+    jaw(t) = ``jaw`` × (1 + :data:`JAW_EFFORT` × level) × (:data:`JAW_QUIET_GAIN` → :data:`JAW_LOUD_GAIN`
+    along ``effort.relative``); lips = ``lips`` × (1 + :data:`LIP_EFFORT` × level). Every term is
+    independent of the recording gain (:mod:`core.audio.effort`).
+
+    Args:
+        effort: the take's :class:`core.audio.effort.VocalEffort` (T frames).
+        jaw: the jaw dial, multiplies the jaw's opening (1 as measured; 0 keeps it shut).
+        lips: the lips dial, multiplies the lips' rounding, spreading, tuck and opening.
+        take_effort: use the take's effort level (False: every take counts as conversational,
+            only the loudness within the take moves the jaw).
+    """
+    level = effort.level if take_effort else 0.0
+    dynamics = JAW_QUIET_GAIN + (JAW_LOUD_GAIN - JAW_QUIET_GAIN) * effort.relative.astype(np.float64)
+    n = len(dynamics)
+    return Activity(jaw * (1 + JAW_EFFORT * level) * dynamics, np.full(n, lips * (1 + LIP_EFFORT * level)))
 
 
 def viseme_segments(phones: list[Phone]) -> list[tuple[float, float, V.Viseme]]:
@@ -69,7 +129,9 @@ def coarticulate(phones: list[Phone], times: np.ndarray) -> np.ndarray:
 
     Dominance of segment s on group g at time t: ``α_sg · exp(−θ_s · τ)``, τ the seconds from t
     to the segment (0 inside it), θ larger after the segment than before it. A channel's value is
-    the dominance-weighted mean of the segments' targets.
+    the dominance-weighted mean of the segments' targets, within its group (jaw, rounding, lip
+    opening: :data:`visemes.CHANNEL_GROUP`), so a consonant that does not care about rounding
+    (α ≈ 0 there) leaves the vowels' rounding alone.
 
     Args:
         phones: contiguous phones.
@@ -78,8 +140,9 @@ def coarticulate(phones: list[Phone], times: np.ndarray) -> np.ndarray:
     Returns:
         (T, len(MOUTH_CHANNELS)) float32.
     """
+    groups = int(V.CHANNEL_GROUP.max()) + 1
     num = np.zeros((len(times), len(V.MOUTH_CHANNELS)))
-    den = np.full((len(times), 2), 1e-9)
+    den = np.full((len(times), groups), 1e-9)
     for start, end, vis in viseme_segments(phones):
         reach = 7.0 / vis.rate  # beyond this the dominance is below 0.1 %
         lo, hi = np.searchsorted(times, [start - reach, end + reach * V.CARRY_FACTOR])
@@ -87,16 +150,22 @@ def coarticulate(phones: list[Phone], times: np.ndarray) -> np.ndarray:
             continue
         t = times[lo:hi]
         decay = np.where(t < start, vis.rate * (start - t), np.where(t > end, vis.rate * V.CARRY_FACTOR * (t - end), 0.0))
-        dom = np.exp(-decay)[:, None] * np.asarray(vis.dominance)[None, :]  # (t, 2)
+        dom = np.exp(-decay)[:, None] * np.asarray(vis.dominance)[None, :]  # (t, groups)
         num[lo:hi] += dom[:, V.CHANNEL_GROUP] * vis.vector[None, :]
         den[lo:hi] += dom
     return (num / den[:, V.CHANNEL_GROUP]).astype(np.float32)
 
 
-def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
-    """(T,) in [0, 1]: 1 during bilabials (at least on the frame nearest each one, however short),
-    easing to 0 over :data:`CLOSURE_RAMP_S` either side."""
+def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the lips must be shut, and their pose there.
+
+    Returns:
+        ``(envelope, pose)``: envelope (T,) in [0, 1], 1 during bilabials (at least on the frame
+        nearest each one, however short), easing to 0 over :data:`CLOSURE_RAMP_S` either side;
+        pose (T, len(MOUTH_CHANNELS)) the nearest bilabial's targets (:data:`visemes.CLOSED`).
+    """
     env = np.zeros(len(times))
+    pose = np.tile(V.VISEMES["P"].vector, (len(times), 1))
     for start, end, vis in viseme_segments(phones):
         if not vis.closure:
             continue
@@ -106,44 +175,76 @@ def closure_envelope(phones: list[Phone], times: np.ndarray, fps: float) -> np.n
         t = times[lo:hi]
         gap = np.maximum(start - t, 0) + np.maximum(t - end, 0)
         x = np.clip(1 - gap / CLOSURE_RAMP_S, 0, 1)
-        env[lo:hi] = np.maximum(env[lo:hi], x * x * (3 - 2 * x))
-    return env
+        x = x * x * (3 - 2 * x)
+        stronger = x >= env[lo:hi]
+        pose[lo:hi][stronger] = vis.vector
+        env[lo:hi] = np.maximum(env[lo:hi], x)
+    return env, pose
 
 
-def jaw_gain(loudness: np.ndarray, fps: float) -> np.ndarray:
-    """(T,) factor on the jaw's viseme opening from loudness in dB, normalised per utterance.
-    The loudness is smoothed over ~40 ms first: the jaw is slower than the voice's flutter."""
-    loudness = scipy.ndimage.gaussian_filter1d(loudness.astype(np.float64), JAW_SMOOTH_S * fps, mode="nearest")
-    loud = np.percentile(loudness, 95)
-    level = np.clip((loudness - (loud - JAW_RANGE_DB)) / JAW_RANGE_DB, 0, 1)
-    return JAW_QUIET_GAIN + (JAW_LOUD_GAIN - JAW_QUIET_GAIN) * level
-
-
-def mouth_track(phones: list[Phone], loudness: np.ndarray, fps: float) -> MouthTrack:
-    """Visemes with coarticulation, jaw by loudness, and sure bilabial closures.
+def mouth_track(phones: list[Phone], activity: Activity, fps: float) -> MouthTrack:
+    """Visemes with coarticulation, scaled by the jaw's and lips' activity, with sure closures.
 
     Args:
         phones: contiguous phones of the recording.
-        loudness: (T,) dB per frame (:func:`core.audio.features.prosody`).
+        activity: the jaw's and lips' factors per frame (:func:`articulation`), T frames.
         fps: frames per second.
 
     Returns:
-        :class:`MouthTrack` with T frames.
+        :class:`MouthTrack` with T frames; on a bilabial's frames the closure pose
+        (:data:`visemes.CLOSURE_POSE`) exactly, whatever the dials.
     """
-    times = frame_times(len(loudness), fps)
-    mouth = coarticulate(phones, times)
-    col = {c: i for i, c in enumerate(V.MOUTH_CHANNELS)}
-    mouth[:, col["jawOpen"]] = np.clip(mouth[:, col["jawOpen"]] * jaw_gain(loudness, fps), 0, 1)
-    closure = closure_envelope(phones, times, fps)
-    for name in V.LIP_OPENING:
-        closed = V.CLOSED.get(name, 0.0)
-        mouth[:, col[name]] = (1 - closure) * mouth[:, col[name]] + closure * closed
+    times = frame_times(len(activity.jaw), fps)
+    mouth = coarticulate(phones, times).astype(np.float64)
+    mouth[:, _JAW] *= activity.jaw
+    mouth[:, _LIP_COLUMNS] *= activity.lips[:, None]
+    np.clip(mouth, 0.0, 1.0, out=mouth)
+    closure, pose = closure_envelope(phones, times, fps)
+    mouth[:, _POSE] = (1 - closure[:, None]) * mouth[:, _POSE] + closure[:, None] * pose[:, _POSE]
     # mouthClose cancels, at the lips, whatever opening the jaw still has at the closure.
-    mouth[:, col["mouthClose"]] = np.maximum(mouth[:, col["mouthClose"]], closure * mouth[:, col["jawOpen"]])
+    mouth[:, _COL["mouthClose"]] = np.maximum(mouth[:, _COL["mouthClose"]], closure * mouth[:, _JAW])
     weights = np.zeros((len(times), len(CHANNEL_INDEX)), np.float32)
     weights[:, V.MOUTH_INDEX] = mouth
-    rounding = np.clip(np.maximum(mouth[:, col["mouthPucker"]], mouth[:, col["mouthFunnel"]]) / ROUNDED, 0, 1)
+    rounding = np.clip(np.maximum(mouth[:, _COL["mouthPucker"]], mouth[:, _COL["mouthFunnel"]]) / ROUNDED, 0, 1)
     return MouthTrack(weights, closure.astype(np.float32), rounding.astype(np.float32))
+
+
+def limit_speed(weights: np.ndarray, fps: float, hold: np.ndarray, columns: np.ndarray = MOUTH_COLUMNS,
+                max_speed: float = MAX_SPEED) -> np.ndarray:
+    """No channel of ``columns`` changes faster than ``max_speed`` per second; held frames keep
+    their values exactly; curves already slower than the limit are left as they are.
+
+    The held values first bound their neighbours (within the limit's reach of each held frame);
+    then the curve becomes the mean of its largest speed-limited function below it and its
+    smallest one above it (grey-scale erosion and dilation with a cone: the lower and upper
+    Lipschitz envelopes). Both equal the curve where it is slow enough and at the held frames, so
+    their mean does too; a step too fast for the limit becomes a ramp centred on it, and a spike
+    keeps half its height. Zero-phase: nothing lags.
+
+    Args:
+        weights: (T, C) in [0, 1].
+        fps: frames per second.
+        hold: (T,) bool, the frames whose values must stay (the bilabials' closures).
+        columns: the columns limited.
+        max_speed: weight per second.
+
+    Returns:
+        (T, C) float32, a new array.
+    """
+    step = max_speed / fps
+    reach = int(math.ceil(1.0 / step))  # weights lie in [0, 1]: no cone reaches further
+    cone = step * np.abs(np.arange(-reach, reach + 1, dtype=np.float64))[:, None]
+    x = weights[:, columns].astype(np.float64)
+    if hold.any():
+        far = 2.0 + step * reach
+        ceiling = scipy.ndimage.grey_erosion(np.where(hold[:, None], x, far), structure=-cone, mode="nearest")
+        floor = scipy.ndimage.grey_dilation(np.where(hold[:, None], x, -far), structure=-cone, mode="nearest")
+        x = np.minimum(np.maximum(x, floor), ceiling)
+    below = scipy.ndimage.grey_erosion(x, structure=-cone, mode="nearest")
+    above = scipy.ndimage.grey_dilation(x, structure=-cone, mode="nearest")
+    out = weights.astype(np.float32, copy=True)
+    out[:, columns] = 0.5 * (below + above)
+    return out
 
 
 _CLOSING = np.array([CHANNEL_INDEX[c] for c in V.LIP_CLOSING])
@@ -155,18 +256,23 @@ _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R"
                                                    "mouthStretch_R", "mouthDimple_L", "mouthDimple_R")])
 
 
-def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """Add the emotion and the prosodic brows to the mouth so that they do not fight.
+def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray, fps: float) -> np.ndarray:
+    """Add the emotion and the prosodic brows to the mouth so that they do not fight, then hold
+    the mouth to :data:`MAX_SPEED`.
 
     The visemes own the lips where they need them: at a bilabial closure the emotion's lip
     channels (jaw drop, lip raisers and depressors, stretch, press, chin raiser, nose wrinkler)
-    yield, so a happy "m" still closes and an angry one does not crush the lips into each other; on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker;
-    and its lip press yields while the jaw is open for a vowel.
+    yield, so a happy "m" still closes and an angry one does not crush the lips into each other;
+    on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker; and its lip
+    press yields while the jaw is open for a vowel. The yielding and the visemes can change faster
+    than a mouth moves (a smile giving way to a pucker in one frame): :func:`limit_speed` ramps
+    every such step, keeping the closures' frames as they are.
 
     Args:
         mouth: the visemes' track.
         emotion: (T, 52) the emotion's channels (direction × intensity).
         face: (T, 52) brow raises (:func:`prosodic_brows`).
+        fps: frames per second.
 
     Returns:
         (T, 52) float32 in [0, 1].
@@ -176,7 +282,8 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray) -> np.ndar
     emotion[:, _SPREADING] *= 1 - 0.9 * mouth.rounding[:, None]  # AU12 and AU18 pull the corners opposite ways
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]
-    return np.clip(mouth.weights + emotion + face, 0.0, 1.0).astype(np.float32)
+    weights = np.clip(mouth.weights + emotion + face, 0.0, 1.0)
+    return limit_speed(weights, fps, hold=mouth.closure >= 1.0 - 1e-6)
 
 
 BROW_RAISE = 0.25
@@ -205,11 +312,28 @@ def prosodic_brows(tracks: Prosody, fps: float) -> np.ndarray:
 
 class PhoneticEngine:
     """The phonetic engine behind ``engine="phonetic"``: needs the phones, reads the 8 emotions
-    (and their synonyms), has no emotion latent."""
+    (and their synonyms), has no emotion latent.
+
+    Args:
+        jaw: the jaw dial in [0, 2]: multiplies how far the jaw opens (1 as the voice's effort
+            says; 0.5 mumbled, 1.5 wide).
+        lips: the lips dial in [0, 2]: multiplies the lips' rounding, spreading, tuck and
+            opening (0 a ventriloquist's lips, which still close on bilabials).
+        effort: follow the take's vocal effort (a whisper opens less, a shout more); False treats
+            every take as conversational, the loudness within it still moving the jaw.
+
+    Raises:
+        SettingsError: a dial that is not a finite number in [0, 2].
+    """
 
     name = "phonetic"
     needs_phones = True
     free_text = False
+
+    def __init__(self, jaw: float = 1.0, lips: float = 1.0, effort: bool = True) -> None:
+        self.jaw = _dial(jaw, "jaw")
+        self.lips = _dial(lips, "lips")
+        self.effort = bool(effort)
 
     def generate(self, speech, track, intensity: np.ndarray, seed: int = 0) -> Expression:
         """Animate a recording: visemes, the emotion's FACS direction scaled by the intensity, and
@@ -224,7 +348,8 @@ class PhoneticEngine:
 
         Returns:
             :class:`Expression`: weights (T, 52) float32 in [0, 1] over ``ARKIT_CHANNELS``, the
-            eye channels holding only the emotion's own (sad's drooping lids); latent (T, 0).
+            eye channels holding only the emotion's own (sad's drooping lids), no mouth channel
+            faster than :data:`MAX_SPEED`; latent (T, 0).
 
         Raises:
             EmotionError: free text, which this engine cannot read.
@@ -233,9 +358,22 @@ class PhoneticEngine:
         if free:
             raise EmotionError(f"the phonetic engine reads the 8 emotions and their synonyms, not {free[0]!r}; "
                                "choose one of them, or use the learned engine for free text")
-        mouth = mouth_track(list(speech.phones), speech.prosody.loudness, speech.fps)
+        effort = vocal_effort(speech.samples, speech.prosody, speech.fps)
+        activity = articulation(effort, self.jaw, self.lips, take_effort=self.effort)
+        mouth = mouth_track(list(speech.phones), activity, speech.fps)
         directions = np.stack([emotion_direction(name) for name in track.names])  # (K, 52)
         mix = track.mix(frame_times(speech.num_frames, speech.fps)).astype(np.float32)  # (T, K)
         emotion_weights = np.asarray(intensity, np.float32)[:, None] * (mix @ directions)
-        weights = combine(mouth, emotion_weights, prosodic_brows(speech.prosody, speech.fps))
+        weights = combine(mouth, emotion_weights, prosodic_brows(speech.prosody, speech.fps), speech.fps)
         return Expression(weights, np.zeros((len(weights), 0), np.float32))
+
+
+def _dial(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (math.isfinite(number) and DIAL_RANGE[0] <= number <= DIAL_RANGE[1]):
+        raise SettingsError(f"the {name} dial is {value!r}; give a number from {DIAL_RANGE[0]:g} to {DIAL_RANGE[1]:g} "
+                            f"(1 as the voice says, 0.5 half as far, 1.5 half again)")
+    return number
