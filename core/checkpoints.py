@@ -203,10 +203,10 @@ class ModelTooLarge(Exception):
     """A model that :func:`build_on_meta` stopped building; the message says why."""
 
 
-def build_on_meta(build, max_tensors: int, max_values: int = MAX_MODEL_VALUES) -> torch.nn.Module:
+def build_on_meta(build, held: int, max_values: int = MAX_MODEL_VALUES) -> torch.nn.Module:
     """``build()`` on torch's ``meta`` device (shapes, no memory), stopped as soon as it registers
-    more than ``max_tensors`` parameters and buffers or more than ``max_values`` values in them,
-    so a config asking for a billion layers costs nothing.
+    64 more parameters and buffers than the ``held`` tensors of its file, or more than
+    ``max_values`` values in them, so a config asking for a billion layers costs nothing.
 
     Raises:
         ModelTooLarge: either bound was passed.
@@ -218,8 +218,8 @@ def build_on_meta(build, max_tensors: int, max_values: int = MAX_MODEL_VALUES) -
         if tensor is not None:
             built["tensors"] += 1
             built["values"] += tensor.numel()
-            if built["tensors"] > max_tensors:
-                raise ModelTooLarge(f"its config builds more than the {max_tensors} weights the file holds")
+            if built["tensors"] > held + 64:
+                raise ModelTooLarge(f"its config builds more than the {held} weights the file holds")
             if built["values"] > max_values:
                 raise ModelTooLarge(f"its config asks for more than {max_values:,} weights")
 
@@ -236,7 +236,7 @@ def build_on_meta(build, max_tensors: int, max_values: int = MAX_MODEL_VALUES) -
 def _check_state(path: Path, model: str, model_cls, config, state: dict) -> None:
     """The file's tensors against a model built on the meta device (:func:`build_on_meta`)."""
     try:
-        skeleton = build_on_meta(lambda: model_cls(config), max_tensors=len(state) + 64)
+        skeleton = build_on_meta(lambda: model_cls(config), held=len(state))
     except ModelTooLarge as exc:
         raise _damaged(path, model, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a config the model's constructor refuses, in any way

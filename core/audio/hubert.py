@@ -105,7 +105,7 @@ def load_hubert(folder: str):
     except Exception as exc:  # noqa: BLE001
         raise refuse(weights, one_line(exc)) from None
     try:
-        build_on_meta(lambda: HubertModel(config), max_tensors=stored + 64, max_values=MAX_MODEL_VALUES)
+        build_on_meta(lambda: HubertModel(config), held=stored, max_values=MAX_MODEL_VALUES)
     except ModelTooLarge as exc:
         raise refuse(config_file, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a config the model's constructor refuses, in any way
