@@ -352,9 +352,10 @@ class Transaction:
             if _PENDING_SIGNAL is not None:  # arrived between the last check and the line above
                 raise _Interrupted
         except BaseException:
-            _COMMITTING = False
+            _COMMITTING = True  # a second signal waits for the undo too
             self._undo(done)
             self.discard()
+            _COMMITTING = False
             if _PENDING_SIGNAL is not None:
                 _on_signal(_PENDING_SIGNAL, None)
             raise
@@ -378,8 +379,9 @@ class Transaction:
             except OSError:  # a file system without hard links
                 os.rename(temporary, target)
                 return None
-        if not self.may_replace(target):
-            raise OutputError(f"{what_path(target)} already exists; choose another name or pass --force to replace it")
+        if not self.may_replace(target):  # it did not exist when the job was checked
+            raise OutputError(f"{what_path(target)} appeared while emoflame worked; choose another name or pass "
+                              f"--force to replace it")
         if target.is_dir():
             raise OutputError(f"{what_path(target)} is a folder; give a file name")
         backup = temporary_name(target)
@@ -468,14 +470,6 @@ def atomic_write(target: Path, write: Callable[[Path], object], *, force: bool =
 
 class _Interrupted(BaseException):
     """A signal that arrived during a commit; raised to undo it."""
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM in a process without emoflame's handlers exiting it (raised instead)."""
-
-    def __init__(self, signum: int):
-        super().__init__(_SIGNAL_NAMES.get(signum, str(signum)))
-        self.signum = signum
 
 
 def exit_code(signum: int) -> int:
