@@ -84,7 +84,11 @@ class PortraitAnimator:
 
     Attributes:
         photo: (H, W, 3) uint8 the photo as animated.
-        fit: the :class:`~.fit.PortraitFit`.
+        fit: the :class:`~.fit.PortraitFit` (camera, rest expression, correction, MediaPipe's reading).
+        mesh: the :class:`~.mesh.AvatarMesh` that drives it.
+        rest_weights: (S,) float32 the photo's rest expression as avatar blendshape weights.
+        source: (N, 2) float64 where each stacked avatar vertex lies in the photo, pixels.
+        window: the box (x0, y0, w, h) of the photo that frames may touch.
         head_region: (H, W) bool, the only pixels any frame may change.
 
     Raises:
@@ -94,8 +98,6 @@ class PortraitAnimator:
     """
 
     def __init__(self, photo, avatar=None, reader: FaceReader | None = None, backend: str = "auto"):
-        import cv2
-
         from ...core.flame.avatar import default_avatar
 
         self.photo = check_photo(photo)
@@ -323,7 +325,7 @@ class PortraitAnimator:
     def _turned_normals(self, head_pose: np.ndarray) -> np.ndarray:
         return self.normals @ axis_angle_to_matrix(head_pose)[0].T
 
-    def frames(self, clip, progress: bool = False) -> Iterator[np.ndarray]:
+    def frames(self, clip) -> Iterator[np.ndarray]:
         """The clip's frames on the photo: one (H, W, 3) uint8 RGB array per clip frame.
 
         Args:

@@ -57,8 +57,8 @@ class PortraitFit:
     Attributes:
         camera: the weak-perspective :class:`Camera`.
         rest: (K,) float32 the photo's expression on the ARKit channels (``ARKIT_CHANNELS`` order).
-        correction: (N,) x (2,) pixels added to every stacked avatar vertex's projection
-            (the person's own shape), (N, 2) float64.
+        correction: (N, 2) float64 pixels added to every stacked avatar vertex's projection
+            (the person's own shape), rest and posed alike.
         residual_px: (478,) distance between MediaPipe's landmarks and the fitted avatar's
             (camera and expression only, before the correction), pixels.
         reading: what MediaPipe read of the photo.
