@@ -31,16 +31,18 @@ Every figure is measured against the *reference* phones, the forced alignment to
 difference of the inner-lip gap per frame against the original, mm.
 
 ``--effort DIR``: a folder of one speaker's lines at several vocal efforts (Hedgewars' voice
-packs: ``apt-get download hedgewars-data``, ``usr/share/games/hedgewars/Data/Sounds/voices/
-Default``; GFDL-1.3). :data:`QUIET_LINES` (recorded at most -20 dBFS) against
-:data:`LOUD_LINES` (at least -11 dBFS, same session), each first normalised to the same peak so
-that only the voice tells them apart: the mean widest inner-lip gap per group, with the effort
-measure on and off (``effort=False``).
+packs, real actors, each pack recorded in one session: ``apt-get download hedgewars-data``,
+``usr/share/games/hedgewars/Data/Sounds/voices/Default`` or ``British``; GFDL-1.3). The lines
+that align to the words of their file name, each normalised to the same peak so that only the
+voice tells them apart: the effort measure against the level the line was recorded at, and the
+widest inner-lip gap of the quietest third (as recorded) against the loudest third, with the
+effort measure on and off (``effort=False``: what the words alone do).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -93,9 +95,8 @@ ROUNDED = ("UW", "UH", "OW", "AO", "OY")
 SPREAD = ("IY", "IH", "EY", "EH")
 MODES = ("none", "auto", "given")
 
-QUIET_LINES = {"Coward": "coward", "Oops": "oops", "Uh-oh": "uh oh"}
-LOUD_LINES = {"Fire": "fire", "Flyaway": "fly away", "Kamikaze": "kamikaze", "Nooo": "no", "Ohdear": "oh dear",
-              "Ouch": "ouch", "Runaway": "run away", "Takecover": "take cover"}
+NOT_WORDS = re.compile(r"^(Ooff|Ow\d|Jump|Laugh|Firepunch|Poison|Hmm)")
+"""Hedgewars lines that are grunts, laughs, coughs or a hum, not words."""
 
 
 def mouth_columns() -> np.ndarray:
@@ -249,6 +250,11 @@ def gain(engines: list[str], modes: list[str], avatar, rigmap) -> None:
         print(f"worst over recordings and gains     {engine_name:<9} {mode:<6} {value:.3f} mm")
 
 
+def line_text(stem: str) -> str:
+    """The words of a Hedgewars line from its file name: "Takecover" → "takecover", "Uh-oh" → "uh oh"."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem.replace("-", " ")).lower()
+
+
 def effort(folders: list[Path], avatar, rigmap) -> None:
     from emoflame.core.audio.effort import vocal_effort
     from emoflame.core.audio.load import load_audio
@@ -257,33 +263,43 @@ def effort(folders: list[Path], avatar, rigmap) -> None:
     from emoflame.core.expression.phonetic import PhoneticEngine
 
     for folder in folders:
-        print(f"\nvocal effort, {folder}: widest inner-lip gap per line (mm), peak-normalised input")
-        means = {}
-        for group, lines in (("quiet", QUIET_LINES), ("loud", LOUD_LINES)):
-            for use_effort in (True, False):
-                widest = []
-                for stem, text in lines.items():
-                    path = folder / f"{stem}.ogg"
-                    if not path.exists():
-                        continue
-                    samples = load_audio(path)[0]
-                    samples = 0.5 * samples / np.abs(samples).max()
-                    try:
-                        speech = analyse_speech(samples, FPS, phones=True, transcript=text)
-                    except TranscriptError:  # a line that is not quite its file name: let Whisper hear it
-                        speech = analyse_speech(samples, FPS, phones=True, transcript="auto")
-                    gap, _ = lip_geometry(avatar, rigmap, generate(PhoneticEngine(effort=use_effort), speech))
-                    widest.append(gap.max())
-                    if use_effort:
-                        e = vocal_effort(samples, speech.prosody, FPS)
-                        print(f"  {group:<5} {stem:<12} effort {e.level:+.2f} (tilt {e.tilt_db:+.1f} dB, "
-                              f"voiced {e.voiced:.2f}, F0 {e.f0_hz:.0f} Hz)  gap {gap.max():5.1f} mm  "
-                              f"[{speech.phone_source}: {' '.join(p.name for p in speech.phones if p.name != 'SIL')}]")
-                means[(group, use_effort)] = float(np.mean(widest)) if widest else float("nan")
-        for use_effort in (True, False):
-            print(f"  effort {'on ' if use_effort else 'off'}: quiet {means[('quiet', use_effort)]:.1f} mm, loud "
-                  f"{means[('loud', use_effort)]:.1f} mm, difference "
-                  f"{means[('loud', use_effort)] - means[('quiet', use_effort)]:.1f} mm")
+        print(f"\nvocal effort, {folder}: lines that align to their file name, peak-normalised")
+        print(f"  {'line':<16} {'recorded dB':>11} {'effort':>6} {'tilt dB':>7} {'voiced':>6} {'F0 Hz':>5} "
+              f"{'gap on':>6} {'off':>5}  phones")
+        lines = []
+        for path in sorted(folder.glob("*.ogg")):
+            if NOT_WORDS.match(path.stem):
+                continue
+            samples = load_audio(path)[0]
+            recorded = 20 * np.log10(np.percentile(np.abs(samples), 99.5) + 1e-9)
+            samples = 0.5 * samples / np.abs(samples).max()
+            try:
+                speech = analyse_speech(samples, FPS, phones=True, transcript=line_text(path.stem))
+            except TranscriptError:
+                continue  # stretched game words ("Boooring"): no phones to trust
+            e = vocal_effort(samples, speech.prosody, FPS)
+            on, off = (lip_geometry(avatar, rigmap, generate(PhoneticEngine(effort=x), speech))[0].max()
+                       for x in (True, False))
+            lines.append((path.stem, recorded, e.level, on, off))
+            print(f"  {path.stem:<16} {recorded:>11.1f} {e.level:>+6.2f} {e.tilt_db:>+7.1f} {e.voiced:>6.2f} "
+                  f"{e.f0_hz:>5.0f} {on:>6.1f} {off:>5.1f}  {' '.join(p.name for p in speech.phones if p.name != 'SIL')}")
+        if len(lines) < 6:
+            print("  too few lines align")
+            continue
+        stems, recorded, level, on, off = (np.array(c) for c in zip(*lines))
+        order = np.argsort(recorded)
+        third = len(order) // 3
+        quiet, loud = order[:third], order[-third:]
+        print(f"  r(effort, recorded level) = {np.corrcoef(level, recorded)[0, 1]:.2f} over {len(lines)} lines")
+        print(f"  quietest {third} as recorded ({', '.join(stems[quiet])}) against loudest {third} "
+              f"({', '.join(stems[loud])}):")
+        for name, gap in (("on ", on), ("off", off)):
+            print(f"    effort {name}: widest gap {gap[quiet].mean():.1f} against {gap[loud].mean():.1f} mm, "
+                  f"difference {gap[loud].mean() - gap[quiet].mean():.1f} mm")
+        pair = {s: (a, b) for s, _, _, a, b in lines}
+        if "Coward" in pair and "Ouch" in pair:  # one vowel (AW), said quietly and shouted
+            print(f"  same vowel AW: 'coward' {pair['Coward'][0]:.1f} mm, 'ouch!' {pair['Ouch'][0]:.1f} mm "
+                  f"(effort off: {pair['Coward'][1]:.1f}, {pair['Ouch'][1]:.1f})")
 
 
 def main() -> None:

@@ -48,8 +48,9 @@ OPEN_JAW = 0.3
 """jawOpen at which the lips count as fully apart (an emotion's lip press yields to it)."""
 MAX_SPEED = 6.0
 """Fastest change of a mouth channel, weight per second: 0.24 between frames at 25 fps (pops are
-steps above 0.25). FACEGOOD's captured speech (30 fps) moves its mouth channels at up to 7.5-12.6
-per second (99.9th percentile), its median frame at under 0.3."""
+steps above 0.25). FACEGOOD's captured speech (7 takes, 30 fps) moves jawOpen at 6.6 per second
+at its 99th percentile (10.4 at the 99.9th), funnel 4.8, pucker 3.7, lip press 0.8: the limit
+touches only the fastest percent of a captured jaw's frames."""
 DIAL_RANGE = (0.0, 2.0)
 """Allowed values of the jaw and lips dials."""
 
