@@ -17,6 +17,11 @@ look and camera, framed on the mouth) and two measuring passes from the same cam
   converted to millimetres with the camera's pixel size at the contour's depth.
 
 Prints one row per pose, writes the PNGs under ``--out`` (the look, the ID and albedo passes).
+
+With ``--speech`` it also animates the repository's recordings (the phonetic engine, each of
+SPEECH_EMOTIONS at intensity 1, no head motion) and counts tooth pixels in the same close-up at
+the middle frame of every bilabial (P, B, M) the engine aligned, and at the rest frames of the
+leading silence (up to 0.3 s before the first word).
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ POSES = {
 #: material-ID pass colours (linear RGB = display RGB under the Standard view transform)
 ID_COLOURS = {"skin": (0, 0, 1), "eyes": (0, 1, 0), "teeth": (1, 0, 0), "tongue": (1, 0, 1), "teeth_lower": (1, 1, 0)}
 LIP_OUTSIDE_MM = 2.0
+#: recordings (../shared/data/speech) and their transcripts ("auto": Whisper's words)
+SPEECH = {"arctic_a0007": "and you always want to see it in the superlative degree",
+          "asterisk-tt-monkeys": "auto", "asterisk-basic-pbx-ivr-main": "auto", "asterisk-demo-congrats": "auto"}
+SPEECH_EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
+BILABIALS = ("P", "B", "M")
 
 
 def expand(avatar, weights: dict) -> dict:
@@ -263,12 +273,51 @@ def measure(shot: Shot, name: str, weights: dict, out: Path) -> dict:
     return row
 
 
+def speech_closures(shot: Shot, data: Path, out: Path) -> list[dict]:
+    """Tooth pixels at the aligned bilabials and the leading rest frames of real speech takes."""
+    from emoflame.core.audio.load import load_audio
+    from emoflame.core.audio.speech import analyse_speech
+    from emoflame.core.flame.rigmap import rigmap_for_avatar
+
+    rigmap = rigmap_for_avatar(shot.avatar)
+    rows = []
+    aim(shot, "mouth")
+    for name, transcript in SPEECH.items():
+        path = data / "speech" / f"{name}.wav"
+        samples, _ = load_audio(path)
+        speech = analyse_speech(samples, 25.0, phones=True, transcript=transcript)
+        phones = speech.phones
+        words = speech.transcript or "none"  # the clips align to the same words as these phones
+        for emotion in SPEECH_EMOTIONS:
+            clip = emoflame.animate(path, emotion=emotion, intensity=1.0, transcript=words, head_motion=False,
+                                    progress=False)
+            targets = rigmap.apply(clip.weights, clip.channels)  # (T, M) shape-key values
+            first_word = next(p.start for p in phones if p.name != "SIL")
+            # rest: every fifth frame of the leading silence, up to 0.3 s before the first word
+            # (from there the first phone's shape is anticipated)
+            frames = {"bilabial": [int((p.start + p.end) / 2 * clip.fps) for p in phones if p.name in BILABIALS],
+                      "rest": list(range(0, int((first_word - 0.3) * clip.fps), 5))}
+            for kind, picked in frames.items():
+                teeth = []
+                for f in picked:
+                    pose(shot, dict(zip(rigmap.targets, targets[min(f, len(targets) - 1)].tolist())))
+                    labels = id_pass(shot, out / "speech_id.png")
+                    teeth.append(int(np.isin(labels, [list(ID_COLOURS).index("teeth"),
+                                                      list(ID_COLOURS).index("teeth_lower")]).sum()))
+                rows.append({"recording": name, "emotion": emotion, "kind": kind, "frames": len(picked),
+                             "phones": speech.phone_source, "with_teeth": int(np.count_nonzero(teeth)),
+                             "max_teeth_px": max(teeth, default=0)})
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "emoflame_mouth")
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--cycles", action="store_true", help="also render each pose's look with Cycles (16 samples)")
     parser.add_argument("--avatar", type=Path, help="an avatar .npz (default: the shipped default avatar)")
+    parser.add_argument("--speech", type=Path, metavar="DATA",
+                        help="also count tooth pixels at the bilabials of real speech takes (the shared data folder)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     avatar = load_avatar(args.avatar) if args.avatar else emoflame.default_avatar()
@@ -290,6 +339,11 @@ def main(argv=None) -> None:
     if args.cycles:
         look(shot, "cycles")
         render(shot, args.out / "face_cycles.png")
+    if args.speech:
+        print(f"\n{'recording':30s} {'emotion':10s} {'frames':>14s} {'with teeth':>10s} {'max teeth px':>12s}  phones")
+        for r in speech_closures(shot, args.speech, args.out):
+            print(f"{r['recording']:30s} {r['emotion']:10s} {r['frames']:5d} {r['kind']:>8s} {r['with_teeth']:10d} "
+                  f"{r['max_teeth_px']:12d}  {r['phones']}")
     print(f"PNGs in {args.out}")
 
 

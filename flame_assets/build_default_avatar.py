@@ -77,10 +77,11 @@ LIP_SOFT_MM = 0.6  # half-width of the vermilion border's blend
 LIP_SEAL_OVERLAP_MM, LIP_SEAL_REACH_MM, LIP_SEAL_FALLOFF_MM = 0.3, 2.5, 3.0  # see seal_lips
 TEETH_RGB, GUMS_RGB, TONGUE_RGB = (0.86, 0.83, 0.74), (0.66, 0.32, 0.33), (0.62, 0.30, 0.31)
 # ICT's tongue lies level with the lower teeth and fills an open mouth like a slab: its top
-# (above TONGUE_BODY_Y, front of TONGUE_FRONT_Z; metres) lowers by TONGUE_DROP_MM at rest and
-# by TONGUE_OPEN_DROP_MM more as the jaw opens, tapering to nothing at its root and underside.
-TONGUE_DROP_MM, TONGUE_OPEN_DROP_MM = 4.5, 3.0
-TONGUE_BODY_Y, TONGUE_FRONT_Z = (-0.060, -0.044), (0.0, 0.020)
+# (above TONGUE_BODY_Y; metres) lowers by TONGUE_DROP_MM at rest in front (of TONGUE_FRONT_Z)
+# and, as the jaw opens, by TONGUE_OPEN_DROP_MM more all the way back to its root (in front of
+# TONGUE_ROOT_Z), as a tongue does for an open vowel; nothing moves at its root and underside.
+TONGUE_DROP_MM, TONGUE_OPEN_DROP_MM = 4.5, 5.0
+TONGUE_BODY_Y, TONGUE_FRONT_Z, TONGUE_ROOT_Z = (-0.060, -0.044), (0.0, 0.020), (-0.015, 0.0)
 # ICT's upper incisors reach 0.9 mm below its lower ones (a shallow overbite; 2-3 mm is usual)
 # and, behind FLAME's sealed lips, do not show even at an open vowel: the upper teeth and gums
 # lower by UPPER_TEETH_DROP_MM, the jaw's teeth, gums and tongue by as much at the back molars
@@ -440,12 +441,13 @@ def bite_drop(vertices: np.ndarray, parts: np.ndarray, jaw_delta: np.ndarray) ->
     return np.where(carried, back, 1.0) * (parts != INTERIOR_PARTS.index("throat"))
 
 
-def tongue_drop(vertices: np.ndarray, parts: np.ndarray) -> np.ndarray:
-    """(N,) in [0, 1]: how much of the tongue lowering each interior vertex takes (the tongue's
-    top and front: TONGUE_BODY_Y, TONGUE_FRONT_Z; 0 off the tongue)."""
+def tongue_drop(vertices: np.ndarray, parts: np.ndarray, front: tuple[float, float]) -> np.ndarray:
+    """(N,) in [0, 1]: how much of a tongue lowering each interior vertex takes: its top (by
+    TONGUE_BODY_Y) in front of ``front`` (z metres, none behind the first, all past the second);
+    0 off the tongue."""
     height = _smoothstep((vertices[:, 1] - TONGUE_BODY_Y[0]) / (TONGUE_BODY_Y[1] - TONGUE_BODY_Y[0]))
-    front = _smoothstep((vertices[:, 2] - TONGUE_FRONT_Z[0]) / (TONGUE_FRONT_Z[1] - TONGUE_FRONT_Z[0]))
-    return height * front * (parts == INTERIOR_PARTS.index("tongue"))
+    ahead = _smoothstep((vertices[:, 2] - front[0]) / (front[1] - front[0]))
+    return height * ahead * (parts == INTERIOR_PARTS.index("tongue"))
 
 
 def paint_avatar(fv: np.ndarray, ff: np.ndarray, skin: np.ndarray, eyeball: dict, lmk: np.ndarray, mucosa: np.ndarray,
@@ -570,7 +572,8 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     fv = fv.copy()
     fv[skin] += moved
     report["inner_lip_tuck"] = {"vertices": int((tuck > 0).sum()), "max_mm": 1e3 * float(np.linalg.norm(moved, axis=1).max())}
-    # ... and still 1 mm apart, which shows the teeth: close them (the lips touch at rest)
+    # ... and still 1 mm apart, which shows the teeth: close them (the lips touch at rest; step 4
+    # undoes it as the jaw opens)
     seal = seal_lips(fv[skin], skin_faces, flame_lips, coords.inside, flame_lmk)
     fv[skin] += seal
     report["lip_seal"] = {"vertices": int((np.abs(seal).sum(1) > 0).sum()), "max_mm": 1e3 * float(np.abs(seal).max())}
@@ -588,6 +591,9 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     in_face &= fade > 0
     deltas *= (fade * in_face)[:, None]
     deltas += gaze_deltas(names, fv, flame["joint_regressor"])
+    # the lips part with the jaw: at jawOpen 1 the seal is undone, so the mouth opens as far as
+    # ICT's does (sealed lips stay shut with jawOpen and mouthClose together)
+    deltas[names.index("jawOpen"), skin] -= seal
 
     # 5. blink: FLAME's eyes open wider than ICT's
     report["blink_scale"] = {}
@@ -613,9 +619,8 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     interior_d = ict_deltas[:, interior_idx]
     parts = interior_parts(ict["faces"], ict["islands"], interior_idx, interior_d[names.index("jawOpen")], iv)
     interior_v[:, 1] -= UPPER_TEETH_DROP_MM * 1e-3 * bite_drop(interior_v, parts, interior_d[names.index("jawOpen")])
-    drop = tongue_drop(interior_v, parts)
-    interior_v[:, 1] -= TONGUE_DROP_MM * 1e-3 * drop
-    interior_d[names.index("jawOpen"), :, 1] -= TONGUE_OPEN_DROP_MM * 1e-3 * drop
+    interior_v[:, 1] -= TONGUE_DROP_MM * 1e-3 * tongue_drop(interior_v, parts, TONGUE_FRONT_Z)
+    interior_d[names.index("jawOpen"), :, 1] -= TONGUE_OPEN_DROP_MM * 1e-3 * tongue_drop(interior_v, parts, TONGUE_ROOT_Z)
     report["interior_offset_mm"] = (1e3 * offset).tolist()
 
     # 7. paint and masks
