@@ -56,6 +56,9 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     take.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number from 0 to 4294967295 (default: 0)")
     take.add_argument("--head-motion", choices=("on", "off"), default="on",
                       help="nods on accents, sway and the emotion's posture (default: on)")
+    take.add_argument("--transition", type=_transition, default=None, metavar="SECONDS",
+                      help="with an emotion track (--emotion 'neutral@0,angry@2.5' or a time,emotion CSV): seconds "
+                           "over which one emotion eases into the next, 0 to 10 (default: 0.3)")
     take.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
                       help="Blender engine for the video (default: workbench, fast on a CPU; cycles uses the "
                            "materials and a light rig; eevee needs a GPU and is refused without one)")
@@ -150,8 +153,9 @@ def run_animate(args: argparse.Namespace) -> int:
     request = TakeRequest(
         audio=user_path(args.audio), outputs=tuple(_animate_outputs(args)), emotion=args.emotion,
         intensity=parse_intensity(args.intensity), transcript=args.transcript, fps=args.fps, seed=args.seed,
-        engine=args.engine, head_motion=args.head_motion == "on", flame_model=_flame_model(args.flame_model),
-        render_engine=args.render_engine, resolution=args.resolution, progress=not args.quiet)
+        engine=args.engine, head_motion=args.head_motion == "on", transition=args.transition,
+        flame_model=_flame_model(args.flame_model), render_engine=args.render_engine, resolution=args.resolution,
+        progress=not args.quiet)
     _check_request(request)
     with Transaction(force=args.force) as outputs:
         outputs.check([o.path for o in request.outputs], inputs=request.inputs())
@@ -264,7 +268,8 @@ def write_take(request, outputs) -> object:
     start = time.perf_counter()
     clip = animate(str(request.audio), emotion=request.emotion, intensity=request.intensity,
                    transcript=request.transcript, fps=request.fps, seed=request.seed, engine=request.engine,
-                   head_motion=request.head_motion, progress=progress)
+                   head_motion=request.head_motion, progress=progress,
+                   **({} if request.transition is None else {"transition": request.transition}))
     log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration,
              time.perf_counter() - start)
     kinds = [o.kind for o in request.outputs]
@@ -352,7 +357,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
                             "script (pip install emoflame), not inside Blender")
     kinds = parse_formats(args.formats)
     template = TakeRequest(audio=Path(), outputs=(), fps=args.fps, seed=args.seed, engine=args.engine,
-                           head_motion=args.head_motion == "on", flame_model=_flame_model(args.flame_model),
+                           head_motion=args.head_motion == "on", transition=args.transition,
+                           flame_model=_flame_model(args.flame_model),
                            render_engine=args.render_engine, resolution=args.resolution, progress=False)
     if "mp4" in kinds:
         from .renderers.blender_video import check_engine
@@ -414,6 +420,16 @@ def _seed(text: str) -> int:
         return seed(text)
     except SettingsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _transition(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 10.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a transition; give 0 to 10 seconds")
+    return value
 
 
 def _resolution(text: str) -> int:

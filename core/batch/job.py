@@ -37,6 +37,7 @@ class TakeRequest:
         intensity: ``"audio"``, a constant in [0, 1] or a curve file's path.
         transcript: the words, a text file's path, or None (the engine's default).
         fps, seed, engine, head_motion: as ``core.pipeline.animate``.
+        transition: seconds one emotion of a track eases into the next, or None for animate's default.
         flame_model: a user's FLAME model file, or None for the default avatar.
         render_engine, resolution: for an ``mp4`` output (``renderers.blender_video``).
         progress: show progress bars on stderr.
@@ -51,6 +52,7 @@ class TakeRequest:
     seed: int | str = 0
     engine: str = "phonetic"
     head_motion: bool = True
+    transition: float | None = None
     flame_model: Path | None = None
     render_engine: str = "workbench"
     resolution: int = 512
@@ -75,7 +77,7 @@ class TakeRequest:
         """The settings that decide the take's content, as JSON-ready values (for :func:`take_key`)."""
         return {
             "emotion": self.emotion, "intensity": self.intensity, "transcript": self.transcript, "fps": self.fps,
-            "seed": str(self.seed), "engine": self.engine, "head_motion": self.head_motion,
+            "seed": str(self.seed), "engine": self.engine, "head_motion": self.head_motion, "transition": self.transition,
             "render_engine": self.render_engine, "resolution": self.resolution,
             "outputs": sorted(o.kind for o in self.outputs), **self.extra,
         }
