@@ -163,8 +163,12 @@ def generate(engine, speech) -> np.ndarray:
     return engine.generate(speech, read_emotion_track("neutral"), np.zeros(speech.num_frames, np.float32), 0).weights
 
 
+ONLY: list[str] = []
+"""Recordings named by ``--only`` (all when empty)."""
+
+
 def recordings() -> list[Path]:
-    return sorted(p for p in SPEECH.glob("*.wav") if p.name not in NOT_SPEECH)
+    return sorted(p for p in SPEECH.glob("*.wav") if p.name not in NOT_SPEECH and (not ONLY or p.name in ONLY))
 
 
 def reference_phones(samples: np.ndarray, name: str):
@@ -224,8 +228,8 @@ def lipsync(engines: list[str], modes: list[str], avatar, rigmap) -> None:
     tuned = [r for r in rows if r[0] not in HELD_OUT]
     held = [r for r in rows if r[0] in HELD_OUT]
     print_table(rows)
-    summarise(tuned, f"tuning set ({len(recordings()) - len(HELD_OUT)} recordings)")
-    summarise(held, f"held out ({len(HELD_OUT)} recordings)")
+    summarise(tuned, f"tuning set ({len({r[0] for r in tuned})} recordings)")
+    summarise(held, f"held out ({len({r[0] for r in held})} recordings)")
 
 
 def gain(engines: list[str], modes: list[str], avatar, rigmap) -> None:
@@ -309,7 +313,9 @@ def main() -> None:
     parser.add_argument("--gain", action="store_true", help="also the same takes at -12 dB and +6 dB")
     parser.add_argument("--effort", nargs="*", type=Path, default=[], help="folders of quiet and loud lines")
     parser.add_argument("--no-lipsync", action="store_true", help="skip the main table")
+    parser.add_argument("--only", nargs="+", default=[], help="these recordings (file names) alone")
     args = parser.parse_args()
+    ONLY[:] = args.only
 
     from emoflame.core.flame.avatar import default_avatar
     from emoflame.core.flame.rigmap import rigmap_for_avatar

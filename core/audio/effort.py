@@ -40,11 +40,12 @@ TILT_SPAN_DB = 18.0
 SPEECH_DB = 15.0
 """Frames within this many dB of the take's loud frames (95th percentile) are its voiced
 nuclei, whose tilt is measured (quieter frames are consonants, breath and reverberation)."""
-VOICED_WHISPER, VOICED_FULL = 0.15, 0.45
+VOICED_WHISPER, VOICED_FULL = 0.12, 0.3
 """Shares of voiced speech frames: at and below the first the take is whispered (level -1;
 whispered speech has no voicing, and pitch trackers find a few spurious voiced frames in its
 noise: 8 % on a noise-excited resynthesis of arctic_a0007), at and above the second the tilt
-alone sets the level (voiced speech: 65-100 % on every recording here)."""
+alone sets the level (voiced speech: 75-97 % on the repository's recordings, 33 % on the
+shortest shouted game line, "drat", whose stop and frication fill half of it)."""
 RANGE_DB = 30.0
 """:attr:`VocalEffort.relative` rises from 0 at this many dB below the take's loud frames to 1
 at them."""
