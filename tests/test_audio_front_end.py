@@ -184,3 +184,14 @@ def test_over_an_hour_is_refused_while_decoding_when_the_header_understates_it(t
     soundfile.write(path, 0.1 * np.sin(np.arange(16000 * 4) / 10.0).astype(np.float32), 16000)
     with pytest.raises(AudioError, match="is 0 minutes long; emoflame animates up to an hour"):
         load_audio(path)
+
+
+def test_what_a_decoder_prints_becomes_the_message_not_extra_lines(tmp_path, capfd):
+    # libmpg123 writes its complaint straight to file descriptor 2; libsndfile then says "File
+    # does not exist or is not a regular file", which is not the problem.
+    path = tmp_path / "junk.mp3"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    with pytest.raises(AudioError, match=r"cannot read .*junk.mp3 as audio \(Giving up searching valid MPEG header"):
+        load_audio(path)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""

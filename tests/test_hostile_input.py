@@ -36,7 +36,6 @@ def _owned_by(owner: str, what: str):
 REPRESENTATIVE = [
     # (case, the message's words that name the problem, mark)
     ("cli.audio.nan_sample", "not numbers (NaN or infinite)", None),
-    ("cli.audio.flac_claims_3510_s_at_655_kHz", "damaged or forged", None),
     ("python.emotion.none", "emotion", None),
     ("cli.intensity.csv_nan", "intensity", None),
     ("cli.transcript.empty", "transcript", None),

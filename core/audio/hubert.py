@@ -166,7 +166,11 @@ def hubert_features(samples: np.ndarray, fps: float, folder: str) -> np.ndarray:
 def hubert_hidden_states(model, samples: np.ndarray, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S) -> np.ndarray:
     """(M, D) float32 last hidden states of ``model`` (a transformers HuBERT) over ``samples``
     ((N,) 16 kHz), one every 20 ms; in one pass up to ``chunk_s`` seconds, else in windows that
-    start on 20 ms frame boundaries and overlap by ``overlap_s`` seconds, cross-faded."""
+    start on 20 ms frame boundaries and overlap by ``overlap_s`` seconds, cross-faded linearly.
+
+    Beyond one window the result is not the one-pass result: attention sees its window only, and
+    HuBERT Base's group norm takes its statistics over the window (as over one training
+    utterance) rather than over the whole recording."""
     import torch
 
     hop = round(HOP_S * SAMPLE_RATE)

@@ -13,8 +13,11 @@ interpolation) would animate a recording that nobody has heard.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -113,9 +116,37 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"cannot open the audio file {path} ({exc.strerror}); check its permissions") from None
 
 
+@contextlib.contextmanager
+def _decoder_messages():
+    """Collect what the decoders print on the process's stderr (libmpg123 writes "error: Giving up
+    searching valid MPEG header…" straight to file descriptor 2) instead of letting it out: a
+    refusal is one line that says what is wrong. Yields a list that holds the first line they
+    wrote once the block ends."""
+    collected: list[str] = []
+    for stream in (sys.stdout, sys.stderr):  # what Python holds in its buffers goes out first, not here
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield collected
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield collected
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = [line.strip() for line in capture.read(4096).decode("utf-8", "replace").splitlines() if line.strip()]
+            collected.extend(lines[:1])
+
+
 def _header(path: Path):
     try:
-        return soundfile.info(str(path))
+        with _decoder_messages() as said:
+            return soundfile.info(str(path))
     except TypeError:
         # soundfile takes a .raw file as headerless PCM and asks the caller for its layout.
         raise AudioError(
@@ -123,8 +154,10 @@ def _header(path: Path):
             f"convert it to wav giving them, e.g. ffmpeg -f s16le -ar 16000 -ac 1 -i {path.name} {_wav_name(path)}"
         ) from None
     except (RuntimeError, soundfile.LibsndfileError) as exc:
+        # libsndfile says "File does not exist or is not a regular file" when libmpg123 gives up.
+        why = _decoder_line(said) or _first_line(exc)
         raise AudioError(
-            f"cannot read {path} as audio ({_first_line(exc)}); use wav, flac, ogg or mp3 "
+            f"cannot read {path} as audio ({why}); use wav, flac, ogg or mp3 "
             f"(convert others with: ffmpeg -i {path.name} {_wav_name(path)})"
         ) from None
 
@@ -158,7 +191,7 @@ def _decode(path: Path, info) -> np.ndarray:
     stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
     block = max(1024, BLOCK_VALUES // max(1, channels))
     try:
-        with soundfile.SoundFile(str(path)) as audio:
+        with _decoder_messages() as said, soundfile.SoundFile(str(path)) as audio:
             while True:
                 values = audio.read(block, dtype="float32", always_2d=True)
                 last = len(values) < block
@@ -176,8 +209,8 @@ def _decode(path: Path, info) -> np.ndarray:
                 if last:
                     break
     except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise AudioError(f"cannot decode {path} after {decoded / rate:.1f} s ({_first_line(exc)}); is the file "
-                         f"complete? Export it again") from None
+        raise AudioError(f"cannot decode {path} after {decoded / rate:.1f} s ({_decoder_line(said) or _first_line(exc)}); "
+                         f"is the file complete? Export it again") from None
     # A header that overstated the length leaves most of the buffer unused: give it back.
     return out[:filled].copy() if filled < len(out) // 2 else out[:filled]
 
@@ -211,6 +244,14 @@ def _wav_name(path: Path) -> str:
 
 def _bytes(size: int) -> str:
     return f"{size:,} bytes" if size < 10_000 else f"{size / 1024:,.0f} KiB"
+
+
+def _decoder_line(said: list[str]) -> str:
+    """The decoder's own message without its source location ("[src/libmpg123/parse.c:…] error: ")."""
+    if not said:
+        return ""
+    text = said[0].split("] ", 1)[-1] if said[0].startswith("[") else said[0]
+    return text.removeprefix("error: ").strip()[:200]
 
 
 def _first_line(exc: BaseException) -> str:
