@@ -189,8 +189,9 @@ def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, wo
     # H.264 codes 16x16 macroblocks: one that straddles the head region's edge changes as a whole
     macroblock = cv2.dilate(region.astype(np.uint8), np.ones((33, 33), np.uint8)) > 0
     result["head_region_share"] = float(region.mean())
-    # the codec's own share: the photo alone, repeated, through the same encoder
-    still = read_video(write_mp4([photo] * 50, neutral.fps, work / "photo.mp4", force=True, progress=False), photo.shape[:2])
+    # the codec's own share: the photo alone, as many frames as the take, through the same encoder
+    # (x264 re-codes the still background at every keyframe, every 250 frames)
+    still = read_video(write_mp4([photo] * neutral.num_frames, neutral.fps, work / "photo.mp4", force=True, progress=False), photo.shape[:2])
     change = np.max([np.abs(f.astype(np.int16) - still[0]).max(axis=2) for f in still], axis=0)
     result["codec_still_max"], result["codec_still_share"] = int(change.max()), float((change > 2).mean())
     opening = {}
