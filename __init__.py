@@ -16,6 +16,7 @@ _PUBLIC = {
     "animate": ".core.pipeline",
     "default_avatar": ".core.flame.avatar",
     "load_flame_model": ".core.flame.model",
+    "render_portrait": ".renderers.portrait.render",
 }
 
 __all__ = sorted(_PUBLIC)

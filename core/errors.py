@@ -43,6 +43,10 @@ class ClipError(EmoflameError, ValueError):
     disagree, a damaged or foreign .npz."""
 
 
+class PortraitError(EmoflameError, ValueError):
+    """A photo that cannot be animated: no face, several faces, a tiny face or a profile view."""
+
+
 class OutputError(EmoflameError, OSError):
     """An output that exists (and --force was not given) or a folder that cannot be written."""
 

@@ -17,7 +17,7 @@ import torch
 
 from emoflame.core.channels import ARKIT_CHANNELS
 from emoflame.core.clip import AnimationClip
-from emoflame.core.errors import ModelFileError
+from emoflame.core.errors import ModelFileError, PortraitError
 from emoflame.renderers.neural import basis as B
 from emoflame.renderers.neural import crop as C
 from emoflame.renderers.neural import driving as D
@@ -411,7 +411,7 @@ def test_avatar_renders_move_where_the_channel_acts_and_mediapipe_reads_them(ava
 
 
 def test_a_photo_without_a_face_is_a_portrait_error():
-    with pytest.raises(C.PortraitError, match="no face"):
+    with pytest.raises(PortraitError, match="no face"):
         C.detect_face_landmarks(np.full((256, 256, 3), 128, np.uint8))
 
 

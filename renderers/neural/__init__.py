@@ -50,7 +50,6 @@ _PUBLIC = {
     "LivePortraitModels": ".weights",
     "ENV_VAR": ".weights",
     "FILES": ".weights",
-    "PortraitError": ".crop",
     "detect_face_landmarks": ".crop",
     "clip_drive": ".driving",
 }

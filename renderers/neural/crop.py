@@ -10,34 +10,20 @@ landmarks for its renders, so both are framed alike. Paste-back warps the 512² 
 photo through the inverse similarity and blends it with a feathered square mask (the stitching
 MLP keeps the crop's border where the photo has it).
 
-:func:`detect_face_landmarks` is the one place that finds the face; the renderer takes any
-callable with its signature, so the portrait animator's detector can replace it.
+:func:`detect_face_landmarks` finds the face through the portrait animator's detector (one
+detector, one set of checks, the shipped model); the renderer takes any callable with its
+signature.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ...core.errors import EmoflameError, ModelFileError
-
 CROP_SCALE = 2.3
 CROP_SHIFT_UP = 0.125
-MIN_FACE_PX = 30          # eye-to-mouth span (px) below which a face is too small: the 256² crop would be mostly upsampling
-MIN_EYE_WIDTH_RATIO = 0.45  # narrower/wider eye width below this: a profile view
 FEATHER = 0.08            # fraction of the crop side over which the paste-back mask fades out
-
-_REPO = Path(__file__).resolve().parents[2]
-LANDMARKER_ENV = "EMOFLAME_FACE_LANDMARKER"
-LANDMARKER_PLACES = (_REPO / "flame_assets" / "face_landmarker.task",
-                     _REPO.parent / "shared" / "data" / "models" / "face_landmarker.task")
-
-
-class PortraitError(EmoflameError, ValueError):
-    """A photo that cannot be animated: no face, several faces, a tiny face or a profile view."""
 
 
 @dataclass(frozen=True)
@@ -172,55 +158,14 @@ class PasteBack:
         return np.clip(self.base + face.astype(np.float32) * self.mask + 0.5, 0, 255).astype(np.uint8)
 
 
-def landmarker_path(path: str | os.PathLike | None = None) -> Path:
-    """The MediaPipe Face Landmarker model: ``path``, ``$EMOFLAME_FACE_LANDMARKER``, or the first of
-    ``LANDMARKER_PLACES`` that exists.
+def detect_face_landmarks(photo: np.ndarray) -> np.ndarray:
+    """The one face's 478 MediaPipe landmarks in a photo, (478, 2) float64 pixels (x right, y down),
+    with the portrait animator's checks (``renderers.portrait.face.detect_face``: one face, big
+    enough, not a profile) and its shipped Face Landmarker model.
 
     Raises:
-        ModelFileError: none of them exists.
+        PortraitError: no face, more than one face, a tiny face or a profile view.
     """
-    for candidate in (path, os.environ.get(LANDMARKER_ENV) or None, *LANDMARKER_PLACES):
-        if candidate is not None and Path(candidate).is_file():
-            return Path(candidate)
-    where = ", ".join(str(p) for p in LANDMARKER_PLACES)
-    raise ModelFileError(f"MediaPipe's face_landmarker.task (Apache-2.0) was not found at {path or where}; "
-                         f"put it there or set {LANDMARKER_ENV}=/path/to/face_landmarker.task")
+    from ..portrait.face import detect_face
 
-
-def detect_face_landmarks(photo: np.ndarray, model_path: str | os.PathLike | None = None) -> np.ndarray:
-    """The one face's 478 MediaPipe landmarks in a photo, (478, 2) float64 pixels (x right, y down).
-
-    Args:
-        photo: (H, W, 3) uint8 RGB.
-        model_path: the Face Landmarker ``.task`` file (see :func:`landmarker_path`).
-
-    Raises:
-        PortraitError: no face, more than one face, a face whose eyes-to-mouth span is under
-            ``MIN_FACE_PX`` pixels, or a profile view.
-        ModelFileError: no landmarker model.
-    """
-    import mediapipe as mp
-
-    photo = np.ascontiguousarray(photo)
-    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise PortraitError(f"the photo must be an (H, W, 3) uint8 RGB image, got {photo.shape} {photo.dtype}")
-    options = mp.tasks.vision.FaceLandmarkerOptions(
-        base_options=mp.tasks.BaseOptions(model_asset_path=str(landmarker_path(model_path))),
-        running_mode=mp.tasks.vision.RunningMode.IMAGE, num_faces=2)
-    with mp.tasks.vision.FaceLandmarker.create_from_options(options) as landmarker:
-        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=photo))
-    faces = result.face_landmarks
-    if not faces:
-        raise PortraitError("no face found in the photo; use a photo with one face seen from the front")
-    if len(faces) > 1:
-        raise PortraitError(f"{len(faces)} faces found in the photo; crop it to the one face to animate")
-    h, w = photo.shape[:2]
-    points = np.array([(p.x * w, p.y * h) for p in faces[0]], np.float64)
-    span = np.linalg.norm(points[[61, 291]].mean(0) - points[list(_MP_EYES)].mean(0))
-    if span < MIN_FACE_PX:
-        raise PortraitError(f"the face is too small ({span:.0f} px from eyes to mouth, at least {MIN_FACE_PX} "
-                            "needed); use a larger or closer photo")
-    widths = np.linalg.norm(points[133] - points[33]), np.linalg.norm(points[263] - points[362])
-    if min(widths) < MIN_EYE_WIDTH_RATIO * max(widths):
-        raise PortraitError("the face is seen from the side; use a photo of the face from the front")
-    return points
+    return np.asarray(detect_face(photo).points[:, :2], np.float64)

@@ -51,7 +51,7 @@ class NeuralRenderer:
         device: ``'auto'`` (CUDA when present), ``'cpu'``, ``'cuda'``… (ignored for loaded models).
         batch_size: frames per W + G batch; 8 on CUDA, 1 on CPU when None.
         landmarks: ``photo (H, W, 3) uint8 -> (478, 2)`` MediaPipe-layout landmarks in pixels, or
-            raises :class:`crop.PortraitError`; :func:`crop.detect_face_landmarks` by default.
+            raises :class:`core.errors.PortraitError`; :func:`crop.detect_face_landmarks` by default.
         avatar: the driving avatar (the default avatar when None).
         half: float16 autocast on CUDA (as LivePortrait runs); ignored on CPU.
 

@@ -28,7 +28,7 @@ _PUBLIC = {
     "render_portrait": ".render",
     "DEFAULT_PORTRAIT": ".render",
     "PortraitAnimator": ".animator",
-    "PortraitError": ".errors",
+    "PortraitError": "...core.errors",
     "FaceReader": ".face",
     "FaceReading": ".face",
     "detect_face": ".face",

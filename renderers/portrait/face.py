@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PortraitError
+from ...core.errors import PortraitError
 
 MODEL = Path(__file__).resolve().with_name("face_landmarker.task")
 
