@@ -21,7 +21,8 @@ Every figure is measured against the *reference* phones, the forced alignment to
 - rest: frames of pauses (silences of at least :data:`PAUSE_S`, :data:`EDGE_S` in from their
   ends) with the gap at most :data:`CLOSED_MM`;
 - width: lip-corner width (landmarks 48-54) at rounded vowels minus spread vowels (their middle
-  frame; OY's rounded first quarter);
+  frame; OY's rounded first quarter); and the inner-lip gap at the middle of open (AA, AE, AH,
+  AW), spread and rounded vowels;
 - gap p95 and r(dB): how wide the mouth opens (95th percentile of the gap) and how closely the
   gap follows the loudness (Pearson r), the figures of the former compare_engines_english.py;
 - pops: (frame, channel) steps of a mouth channel (jaw*, mouth*, tongue*, cheek*) above 0.25 at
@@ -93,6 +94,7 @@ PAUSE_S, EDGE_S = 0.3, 0.1
 BILABIALS = ("P", "B", "M")
 ROUNDED = ("UW", "UH", "OW", "AO", "OY")
 SPREAD = ("IY", "IH", "EY", "EH")
+OPEN = ("AA", "AE", "AH", "AW")
 MODES = ("none", "auto", "given")
 
 NOT_WORDS = re.compile(r"^(Ooff|Ow\d|Jump|Laugh|Firepunch|Poison|Hmm)")
@@ -147,12 +149,15 @@ def figures(weights: np.ndarray, fps: float, reference, avatar, rigmap, loudness
     rounded = [width[frame_of(p.start + (0.25 if p.name == "OY" else 0.5) * (p.end - p.start), fps, n)]
                for p in reference if p.name in ROUNDED]
     spread = [width[frame_of(0.5 * (p.start + p.end), fps, n)] for p in reference if p.name in SPREAD]
+    middle = {kind: [frame_of(0.5 * (p.start + p.end), fps, n) for p in reference if p.name in names]
+              for kind, names in (("rounded", ROUNDED), ("spread", SPREAD), ("open", OPEN))}
     count, largest = pops(weights, fps)
     return {"closed": int(np.sum(np.array(closures) <= CLOSED_MM)), "bilabials": len(closures),
             "closure_gap": float(np.median(closures)) if closures else float("nan"),
             "rest": float(np.mean(gap[rest] <= CLOSED_MM)) if rest else float("nan"), "rest_frames": len(rest),
             "rounded_mm": float(np.mean(rounded)), "spread_mm": float(np.mean(spread)),
             "width_diff": float(np.mean(spread) - np.mean(rounded)), "pops": count, "max_step": largest,
+            **{f"{kind}_gap": float(np.mean(gap[frames])) for kind, frames in middle.items()},
             "gap_p95": float(np.percentile(gap, 95)), "r_loudness": float(np.corrcoef(gap, loudness)[0, 1])}
 
 
@@ -183,7 +188,8 @@ def print_table(rows: list[tuple[str, str, str, dict]]) -> None:
     for name, engine, mode, f in rows:
         print(f"{name:<34} {engine:<9} {mode:<6} {f['closed']:>3}/{f['bilabials']:<4} {f['closure_gap']:>7.2f} "
               f"{100 * f['rest']:>5.0f}% {f['rounded_mm']:>8.1f} {f['spread_mm']:>7.1f} {f['width_diff']:>6.1f} "
-              f"{f['pops']:>5} {f['max_step']:>8.2f} {f['gap_p95']:>6.1f} {f['r_loudness']:>5.2f}")
+              f"{f['pops']:>5} {f['max_step']:>8.2f} {f['gap_p95']:>6.1f} {f['r_loudness']:>5.2f}  "
+              f"gap open/spread/rounded {f['open_gap']:.1f}/{f['spread_gap']:.1f}/{f['rounded_gap']:.1f} mm")
 
 
 def summarise(rows, label: str) -> None:

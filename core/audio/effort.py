@@ -118,8 +118,8 @@ def vocal_effort(samples: np.ndarray, tracks: Prosody, fps: float) -> VocalEffor
     f0_hz = float(np.median(tracks.f0[tracks.voiced])) if tracks.voiced.any() else 0.0
 
     smooth = SMOOTH_S * fps
-    relative = np.clip((scipy.ndimage.gaussian_filter1d(loudness, smooth, mode="nearest") - (loud - RANGE_DB)) / RANGE_DB,
-                       0.0, 1.0)
+    smoothed = scipy.ndimage.gaussian_filter1d(loudness, smooth, mode="nearest")
+    relative = np.clip((smoothed - (loud - RANGE_DB)) / RANGE_DB, 0.0, 1.0)
     accent = scipy.ndimage.gaussian_filter1d(np.clip(tracks.semitones(), 0.0, 12.0), 4 * smooth, mode="nearest")
     relative = relative + ACCENT_PER_SEMITONE * accent * (relative > 0)
     return VocalEffort(level, tilt_db, voiced, f0_hz, relative.astype(np.float32))

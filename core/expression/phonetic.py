@@ -4,7 +4,7 @@ Needs no trained weights. Mouth shapes come from the phones' visemes blended by 
 functions (Cohen & Massaro, 1993: every phone's influence rises towards it and decays away from
 it, and each frame is the dominance-weighted mean of the targets, per articulator group), so
 neighbouring phones shape each other. Jaw and lips are two dials (Edwards et al., "JALI: an
-animator-centric viseme model for expressive lip synchronization", SIGGRAPH 2016, Sec. 4): the
+animator-centric viseme model for expressive lip synchronization", SIGGRAPH 2016): the
 jaw's opening follows the vocal effort, the take's (a whisper opens little, a shout wide) and the
 frame's within the take (:mod:`core.audio.effort`, blind to the recording gain); the lips' shapes
 follow the articulation, lifted a little by effort, not by loudness (a quiet F is as tucked as a

@@ -4,7 +4,7 @@ dominance that governs how strongly each phone holds its shape against its neigh
 Classes follow the viseme groups of the MPEG-4 FAP set and the Oculus/Preston Blair sets
 (PP, FF, TH, DD, kk, CH, SS, nn, RR, aa, E, I, O, U); diphthongs are two targets in sequence.
 The vowels fall into three kinds that must look different (Edwards et al., "JALI: an
-animator-centric viseme model for expressive lip synchronization", SIGGRAPH 2016, Sec. 3):
+animator-centric viseme model for expressive lip synchronization", SIGGRAPH 2016):
 rounded (UW, UH, OW, AO, OY and the approximants W, R) with the lips funnelled and puckered and
 the corners drawn in; spread (IY, IH, EY, EH) with the corners drawn out; open (AA, AE, AH, AW)
 carried by the jaw. The labiodentals F, V tuck the lower lip under the upper teeth (lower lip
