@@ -58,6 +58,7 @@ POSES = {
 #: material-ID pass colours (linear RGB = display RGB under the Standard view transform)
 ID_COLOURS = {"skin": (0, 0, 1), "eyes": (0, 1, 0), "teeth": (1, 0, 0), "tongue": (1, 0, 1), "teeth_lower": (1, 1, 0)}
 LIP_OUTSIDE_MM = 2.0
+MID_MM = 8.0
 #: recordings (../shared/data/speech) and their transcripts ("auto": Whisper's words)
 SPEECH = {"arctic_a0007": "and you always want to see it in the superlative degree",
           "asterisk-tt-monkeys": "auto", "asterisk-basic-pbx-ivr-main": "auto", "asterisk-demo-congrats": "auto"}
@@ -270,6 +271,11 @@ def measure(shot: Shot, name: str, weights: dict, out: Path) -> dict:
     row["teeth_upper_px"] = int((labels == names.index("teeth")).sum())
     row["teeth_lower_px"] = int((labels == names.index("teeth_lower")).sum())
     row.update(lip_bleed(shot, labels, albedo, weights))
+    # lower teeth in the middle of the mouth: columns within MID_MM of the lips' centre line
+    posed = shot.avatar.vertices_for(shot.avatar.weight_vector(expand(shot.avatar, weights)))
+    centre, _ = project(shot, shot.avatar.landmarks(posed)[[51, 57]])
+    columns = np.abs(np.arange(labels.shape[1]) + 0.5 - centre[:, 0].mean()) < MID_MM / row["mm_per_px"]
+    row["teeth_lower_mid_px"] = int((labels[:, columns] == names.index("teeth_lower")).sum())
     return row
 
 
@@ -322,13 +328,13 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     avatar = load_avatar(args.avatar) if args.avatar else emoflame.default_avatar()
     shot = new_shot(avatar, args.resolution)
-    print(f"{'pose':10s} {'mouth view: teeth up':>20s} {'low':>5s} {'face view: teeth up':>19s} {'low':>5s} "
-          f"{'lip px':>7s} {'outside':>7s} {'>2 mm':>6s} {'max out mm':>10s} {'mm/px':>6s}")
+    print(f"{'pose':10s} {'mouth view: teeth up':>20s} {'low':>5s} {'(mid)':>5s} {'face view: teeth up':>19s} "
+          f"{'low':>5s} {'lip px':>7s} {'outside':>7s} {'>2 mm':>6s} {'max out mm':>10s} {'mm/px':>6s}")
     for name, weights in POSES.items():
         r = measure(shot, name, weights, args.out)
-        print(f"{name:10s} {r['teeth_upper_px']:20d} {r['teeth_lower_px']:5d} {r['face_teeth_upper_px']:19d} "
-              f"{r['face_teeth_lower_px']:5d} {r['lip_px']:7d} {r['outside_px']:7d} {r['beyond_2mm_px']:6d} "
-              f"{r['max_outside_mm']:10.2f} {r['mm_per_px']:6.3f}")
+        print(f"{name:10s} {r['teeth_upper_px']:20d} {r['teeth_lower_px']:5d} {r['teeth_lower_mid_px']:5d} "
+              f"{r['face_teeth_upper_px']:19d} {r['face_teeth_lower_px']:5d} {r['lip_px']:7d} {r['outside_px']:7d} "
+              f"{r['beyond_2mm_px']:6d} {r['max_outside_mm']:10.2f} {r['mm_per_px']:6.3f}")
         if args.cycles:
             look(shot, "cycles")
             render(shot, args.out / f"{name}_cycles.png")
@@ -343,7 +349,7 @@ def main(argv=None) -> None:
         print(f"\n{'recording':30s} {'emotion':10s} {'frames':>14s} {'with teeth':>10s} {'max teeth px':>12s}  phones")
         for r in speech_closures(shot, args.speech, args.out):
             print(f"{r['recording']:30s} {r['emotion']:10s} {r['frames']:5d} {r['kind']:>8s} {r['with_teeth']:10d} "
-                  f"{r['max_teeth_px']:12d}  {r['phones']}")
+                  f"{r['max_teeth_px']:12d}  {r['phones'].split(' (')[0]}")
     print(f"PNGs in {args.out}")
 
 

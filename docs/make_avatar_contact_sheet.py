@@ -3,11 +3,14 @@
     python docs/make_avatar_contact_sheet.py --data ../shared/data
 
 Writes ``docs/avatar_contact_sheet.png`` (each cell: ICT FaceKit original left, the FLAME
-avatar right, same orthographic front view, Blender Workbench with vertex colours) and
-``docs/avatar_open_jaw.png`` (the avatar with an open jaw, teeth and tongue visible, front and
-three-quarter view), and ``docs/avatar_mediapipe.json`` (MediaPipe Face Landmarker's strongest
-blendshape scores on renders of a few poses). Needs bpy, mediapipe (test dependencies) and the
-shared data for the ICT originals and the landmarker model.
+avatar right, same orthographic front view, Blender Workbench; the avatar as
+``add_avatar_object`` builds it, with its textures), ``docs/avatar_open_jaw.png`` (the avatar
+with an open jaw, teeth and tongue visible, front and three-quarter view),
+``docs/avatar_mouth.png`` (front close-ups of the mouth at rest, at the phonetic engine's
+bilabial closure and at an open vowel: Workbench above, Cycles below, as
+``renderers.blender_video`` renders them) and ``docs/avatar_mediapipe.json`` (MediaPipe Face
+Landmarker's strongest blendshape scores on renders of a few poses). Needs bpy, mediapipe (test
+dependencies) and the shared data for the ICT originals and the landmarker model.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import bpy
 import numpy as np
 from PIL import Image, ImageDraw
 
+from emoflame.addon.avatar_object import add_avatar_object
+from emoflame.core.expression.visemes import CLOSED
 from emoflame.core.flame.avatar import default_avatar
 from emoflame.core.flame.geometry import fit_similarity
 from emoflame.flame_assets import build_default_avatar as build
+from emoflame.renderers.blender_video import configure_render, frame_face
 
 DOCS = Path(__file__).resolve().parent
 CELL = 256  # pixels per head
@@ -46,15 +52,30 @@ def _set_vertices(obj: bpy.types.Object, vertices: np.ndarray) -> None:
     obj.data.update()
 
 
+def _avatar_object(avatar, weights: dict, offset=(0.0, 0.0, 0.0)) -> bpy.types.Object:
+    """The avatar as the add-on builds it (textures, materials), posed by its shape keys."""
+    obj = add_avatar_object(avatar)
+    obj.location = offset
+    _pose(obj, weights)
+    return obj
+
+
+def _pose(obj: bpy.types.Object, weights: dict) -> None:
+    for block in obj.data.shape_keys.key_blocks[1:]:
+        block.value = float(weights.get(block.name, 0.0))
+
+
 def _scene(width: int, height: int) -> bpy.types.Scene:
+    """emoflame's Workbench look (``configure_render``: studio light, the avatar's textures,
+    cavity shading; objects without a texture show their material colour) writing PNG stills
+    with a transparent background."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.engine = "BLENDER_WORKBENCH"
-    scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "VERTEX"
-    scene.display.shading.show_specular_highlight = False
+    configure_render(scene, resolution=2 * ((max(width, height) + 1) // 2))
     scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.image_settings.media_type = "IMAGE"
     scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
     scene.render.film_transparent = True
     return scene
 
@@ -78,6 +99,12 @@ def _render(scene, path: Path) -> Image.Image:
     rgba = Image.open(path).convert("RGBA")
     white = Image.new("RGBA", rgba.size, "white")
     return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _flat_material(name: str, rgb) -> bpy.types.Material:
+    material = bpy.data.materials.new(name)
+    material.diffuse_color = (*rgb, 1.0)
+    return material
 
 
 def _save(image: Image.Image, out: Path) -> None:
@@ -107,9 +134,8 @@ def contact_sheet(data: Path, out: Path, columns: int = 6) -> None:
     scene = _scene(2 * CELL, CELL)
     _camera(scene, (0.0, -1.0, -0.012), (0.0, 0.0, -0.012), 0.34)
     ict_obj = _mesh_object("ict", _to_blender(iv - shift), ict_faces, np.tile(ICT_RGB, (len(iv), 1)))
-    av_obj = _mesh_object("avatar", _to_blender(avatar.vertices + shift), avatar.faces, avatar.vertex_colors)
-    inner = avatar.interior
-    in_obj = _mesh_object("interior", _to_blender(inner.vertices + shift), inner.faces, inner.vertex_colors)
+    ict_obj.data.materials.append(_flat_material("ict", ICT_RGB))
+    av_obj = _avatar_object(avatar, {}, tuple(_to_blender(shift)))
     names = list(avatar.blendshape_names)
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,8 +143,7 @@ def contact_sheet(data: Path, out: Path, columns: int = 6) -> None:
             w = {} if name == "neutral" else {name: 1.0}
             s = ict["names"].index(name) if w else None
             _set_vertices(ict_obj, _to_blender((iv if s is None else iv + ict_d[s]) - shift))
-            _set_vertices(av_obj, _to_blender(avatar.vertices_for(w) + shift))
-            _set_vertices(in_obj, _to_blender(inner.vertices_for(avatar.weight_vector(w)) + shift))
+            _pose(av_obj, w)
             img = _render(scene, Path(tmp) / f"{i:03d}.png")
             ImageDraw.Draw(img).text((6, 4), f"{name}  (ICT | avatar)", fill=(0, 0, 0), font_size=15)
             cells.append(img)
@@ -132,11 +157,8 @@ def contact_sheet(data: Path, out: Path, columns: int = 6) -> None:
 def open_jaw(out: Path) -> None:
     """The avatar with jawOpen 0.7 (teeth, gums and tongue visible), front and three-quarter view."""
     avatar = default_avatar()
-    w = avatar.weight_vector({"jawOpen": 0.7})
     scene = _scene(2 * CELL, 2 * CELL)
-    _mesh_object("avatar", _to_blender(avatar.vertices_for(w)), avatar.faces, avatar.vertex_colors)
-    inner = avatar.interior
-    _mesh_object("interior", _to_blender(inner.vertices_for(w)), inner.faces, inner.vertex_colors)
+    _avatar_object(avatar, {"jawOpen": 0.7})
     views = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, loc in enumerate([(0.0, -1.0, 0.0), (0.7, -0.7, 0.1)]):
@@ -156,13 +178,23 @@ MEDIAPIPE_POSES = {
     "eyeLookOut_L + eyeLookIn_R": {"eyeLookOut_L": 1.0, "eyeLookIn_R": 1.0},
     "eyeLookUp": {"eyeLookUp_L": 1.0, "eyeLookUp_R": 1.0},
     "browInnerUp": {"browInnerUp_L": 1.0, "browInnerUp_R": 1.0},
+    "browDown": {"browDown_L": 1.0, "browDown_R": 1.0},
+    "browOuterUp": {"browOuterUp_L": 1.0, "browOuterUp_R": 1.0},
+    "mouthFrown": {"mouthFrown_L": 1.0, "mouthFrown_R": 1.0},
     "mouthFunnel": {"mouthFunnel": 1.0},
 }
 
 
+#: channels written for every pose, whether or not they are among its strongest
+MEDIAPIPE_KEPT = ("browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight",
+                  "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight", "jawOpen")
+
+
 def mediapipe_readings(model: Path, out: Path) -> None:
-    """Render a few poses (front, 512 px) and write MediaPipe Face Landmarker's five strongest
-    blendshape scores for each to ``out`` (JSON): does the avatar read as what it does?"""
+    """Render a few poses as emoflame renders a take (``configure_render``'s Workbench look and
+    ``frame_face``'s camera, 512 px) and write MediaPipe Face Landmarker's five strongest
+    blendshape scores for each, plus MEDIAPIPE_KEPT, to ``out`` (JSON): does the avatar read as
+    what it does?"""
     import json
 
     import mediapipe as mp
@@ -173,20 +205,64 @@ def mediapipe_readings(model: Path, out: Path) -> None:
         output_face_blendshapes=True,
         running_mode=mp.tasks.vision.RunningMode.IMAGE,
     )
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    obj = _avatar_object(avatar, {})
+    configure_render(scene, resolution=512)
+    scene.render.image_settings.media_type = "IMAGE"
+    scene.render.image_settings.file_format = "PNG"
+    frame_face(scene, obj, avatar.landmarks(avatar.vertices))
     readings = {}
     with mp.tasks.vision.FaceLandmarker.create_from_options(options) as landmarker, tempfile.TemporaryDirectory() as tmp:
         for label, weights in MEDIAPIPE_POSES.items():
-            w = avatar.weight_vector(weights)
-            scene = _scene(512, 512)
-            _mesh_object("avatar", _to_blender(avatar.vertices_for(w)), avatar.faces, avatar.vertex_colors)
-            inner = avatar.interior
-            _mesh_object("interior", _to_blender(inner.vertices_for(w)), inner.faces, inner.vertex_colors)
-            _camera(scene, (0.0, -1.0, 0.0), (0.0, 0.0, 0.0), 0.26)
+            _pose(obj, weights)
             image = np.asarray(_render(scene, Path(tmp) / "pose.png"))
             found = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image)).face_blendshapes
-            scores = {c.category_name: round(float(c.score), 2) for c in found[0]} if found else {}
-            readings[label] = dict(sorted(scores.items(), key=lambda kv: -kv[1])[:5])
+            scores = {c.category_name: round(float(c.score), 3) for c in found[0]} if found else {}
+            strongest = dict(sorted(scores.items(), key=lambda kv: -kv[1])[:5])
+            readings[label] = {"strongest": strongest, "kept": {k: scores.get(k) for k in MEDIAPIPE_KEPT}}
     out.write_text(json.dumps(readings, indent=1) + "\n")
+
+
+MOUTH_POSES = {"rest": {}, "bilabial closure": CLOSED, "open vowel": {"jawOpen": 0.5, "mouthLowerDown": 0.2}}
+
+
+def mouth_closeups(out: Path, cycles_samples: int = 16) -> None:
+    """Front close-ups of the mouth (MOUTH_POSES), Workbench above and Cycles below, rendered by
+    emoflame's own look (``configure_render``) and camera (``frame_face`` on the mouth)."""
+    avatar = default_avatar()
+    names = set(avatar.blendshape_names)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in ("workbench", "cycles"):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            scene = bpy.context.scene
+            obj = _avatar_object(avatar, {})
+            configure_render(scene, engine=engine, resolution=2 * CELL)
+            if engine == "cycles":
+                scene.cycles.samples = cycles_samples
+            scene.render.image_settings.media_type = "IMAGE"
+            scene.render.image_settings.file_format = "PNG"
+            lmk = avatar.landmarks(avatar.vertices)
+            # frame_face's lights stand at the camera's distance: as bright on the face as in
+            # emoflame's whole-face framing, they are dimmed by the square of the distances
+            face_distance = (frame_face(scene, obj, lmk).location - obj.location).length
+            mouth_distance = (frame_face(scene, obj, lmk[[48, 54, 33, 57]], margin=1.5).location - obj.location).length
+            for light in (o for o in scene.objects if o.type == "LIGHT"):
+                light.data.energy *= (mouth_distance / face_distance) ** 2
+            cells = []
+            for k, (label, weights) in enumerate(MOUTH_POSES.items()):
+                _pose(obj, {n: w for name, w in weights.items()
+                            for n in ((name,) if name in names else (name + "_L", name + "_R"))})
+                img = _render(scene, Path(tmp) / f"{engine}{k}.png")
+                ImageDraw.Draw(img).text((6, 4), f"{label} ({engine})", fill=(255, 255, 255), font_size=15)
+                cells.append(img)
+            rows.append(cells)
+    sheet = Image.new("RGB", (len(MOUTH_POSES) * 2 * CELL, len(rows) * 2 * CELL), "white")
+    for r, cells in enumerate(rows):
+        for c, img in enumerate(cells):
+            sheet.paste(img, (c * 2 * CELL, r * 2 * CELL))
+    sheet.save(out, optimize=True)  # full colour: 256 colours band Cycles' dark mouth
 
 
 def main() -> None:
@@ -194,10 +270,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (for ICT's originals)")
     parser.add_argument("--out", type=Path, default=DOCS / "avatar_contact_sheet.png")
     parser.add_argument("--open-jaw", type=Path, default=DOCS / "avatar_open_jaw.png")
+    parser.add_argument("--mouth", type=Path, default=DOCS / "avatar_mouth.png")
     parser.add_argument("--mediapipe", type=Path, default=DOCS / "avatar_mediapipe.json")
     args = parser.parse_args()
     contact_sheet(args.data, args.out)
     open_jaw(args.open_jaw)
+    mouth_closeups(args.mouth)
     mediapipe_readings(args.data / "models" / "face_landmarker.task", args.mediapipe)
 
 
