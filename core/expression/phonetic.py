@@ -264,8 +264,9 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray, fps: float
     The visemes own the lips where they need them: at a bilabial closure the emotion's lip
     channels (jaw drop, lip raisers and depressors, stretch, press, chin raiser, nose wrinkler)
     yield, so a happy "m" still closes and an angry one does not crush the lips into each other;
-    on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker; and its lip
-    press yields while the jaw is open for a vowel. The yielding and the visemes can change faster
+    on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker (not at a
+    closure, where the lips are shut and the smile is what shows); and its lip press yields while
+    the jaw is open for a vowel. The yielding and the visemes can change faster
     than a mouth moves (a smile giving way to a pucker in one frame): :func:`limit_speed` ramps
     every such step, keeping the closures' frames as they are.
 
@@ -280,7 +281,8 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray, fps: float
     """
     emotion = emotion.copy()
     emotion[:, _AT_CLOSURE] *= 1 - mouth.closure[:, None]
-    emotion[:, _SPREADING] *= 1 - 0.9 * mouth.rounding[:, None]  # AU12 and AU18 pull the corners opposite ways
+    # AU12 and AU18 pull the corners opposite ways; with the lips shut the smile is what shows
+    emotion[:, _SPREADING] *= 1 - 0.9 * (mouth.rounding * (1 - mouth.closure))[:, None]
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]
     weights = np.clip(mouth.weights + emotion + face, 0.0, 1.0)
