@@ -171,7 +171,7 @@ def test_a_whisper_opens_the_jaw_less(arctic, bench, rig):
     assert normal.voiced > 0.6 and quiet.voiced < 0.15 and quiet.level == -1.0
     assert -0.3 < normal.level < 0.4  # a read sentence: conversational (0.13 measured)
     widest = [bench.lip_geometry(*rig, weights(speech_of(s, phones)))[0].max() for s in (samples, whisper)]
-    assert widest[0] - widest[1] >= 5.0, widest  # 14.1 vs 7.8 mm measured
+    assert widest[0] - widest[1] >= 5.0, widest  # 14.8 vs 8.2 mm measured
     # at the same gain: the whisper is not small because it is quieter
     louder = whisper * np.abs(samples).max() / np.abs(whisper).max()
     assert bench.lip_geometry(*rig, weights(speech_of(louder, phones)))[0].max() < widest[0] - 5.0
@@ -196,5 +196,5 @@ def test_a_shout_opens_the_jaw_more(bench, rig):
         widest[stem] = {e: bench.lip_geometry(*rig, weights(speech, PhoneticEngine(effort=e)))[0].max()
                         for e in (True, False)}
     assert levels["Ouch"] - levels["Coward"] > 0.6  # +0.72 against -0.18 measured
-    assert widest["Ouch"][True] - widest["Coward"][True] >= 5.0, widest  # 17.7 vs 11.1 mm
-    assert abs(widest["Ouch"][False] - widest["Coward"][False]) < 2.5  # the words alone: 1.6 mm
+    assert widest["Ouch"][True] - widest["Coward"][True] >= 5.0, widest  # 19.0 vs 11.8 mm
+    assert abs(widest["Ouch"][False] - widest["Coward"][False]) < 2.5  # the words alone: 1.8 mm
