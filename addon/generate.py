@@ -42,6 +42,7 @@ class GenerateOptions:
         transcript: the words spoken, "auto" (recognise them) or "none" (phones only).
         head_motion: key the head's motion on the rig's neck or head bone.
         transition: seconds over which one emotion eases into the next at a marker.
+        jaw, lips: the phonetic engine's articulation dials in [0, 2].
     """
 
     target: str
@@ -54,6 +55,8 @@ class GenerateOptions:
     transcript: str
     head_motion: bool = True
     transition: float = 0.3
+    jaw: float = 1.0
+    lips: float = 1.0
 
 
 class GenerateSession:
@@ -96,7 +99,8 @@ class GenerateSession:
         if engine == "DEFAULT":
             engine = prefs.default_engine if prefs else DEFAULT_ENGINE
         request = Request(audio=audio, emotion=emotion_track(scene, options.emotion, frame_start, fps),
-                          transition=options.transition, intensity=intensity, fps=fps,
+                          transition=options.transition, jaw=options.jaw, lips=options.lips, intensity=intensity,
+                          fps=fps,
                           seed=options.seed, engine=engine, transcript=options.transcript or "auto",
                           head_motion=options.head_motion,
                           settings=core_settings(prefs).to_dict())
@@ -186,6 +190,8 @@ def gather_options(operator, scene) -> GenerateOptions:
         transcript=operator.transcript if given("transcript") else _panel_transcript(panel),
         head_motion=operator.head_motion if given("head_motion") else panel.head_motion,
         transition=operator.transition if given("transition") else panel.transition,
+        jaw=operator.jaw if given("jaw") else panel.jaw,
+        lips=operator.lips if given("lips") else panel.lips,
     )
 
 

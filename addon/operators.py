@@ -42,6 +42,9 @@ class EMOFLAME_OT_generate(bpy.types.Operator):
     seed: IntProperty(name="Seed", min=0, default=0)
     head_motion: BoolProperty(name="Head Motion", description="Key nods, sway and posture on the neck or head bone",
                               default=True)
+    jaw: FloatProperty(name="Jaw", description="How far the jaw opens (phonetic engine)", min=0.0, max=2.0, default=1.0)
+    lips: FloatProperty(name="Lips", description="How far the lips shape (phonetic engine)", min=0.0, max=2.0,
+                        default=1.0)
     transition: FloatProperty(name="Transition", description="Seconds over which the emotion eases into the next "
                               "at an 'emotion:' timeline marker", min=0.0, max=10.0, default=0.3)
     transcript: StringProperty(name="Transcript", description="The words spoken, 'auto' (recognise them, the "

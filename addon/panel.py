@@ -64,6 +64,10 @@ class EMOFLAME_PT_main(bpy.types.Panel):
             row.use_property_decorate = settings.intensity_mode == "KEYED"  # the keyframe dot
             row.prop(settings, "intensity")
         col.prop(settings, "engine")
+        if settings.engine != "learned":
+            row = col.row(align=True)
+            row.prop(settings, "jaw")
+            row.prop(settings, "lips")
         col.prop(settings, "seed")
         col.prop(settings, "head_motion")
 

@@ -71,6 +71,10 @@ class EmoflameSettings(bpy.types.PropertyGroup):
         name="Transition (s)", description="Seconds over which the emotion eases into the next at an 'emotion:' "
         "timeline marker", min=0.0, max=10.0, default=0.3,
     )
+    jaw: FloatProperty(name="Jaw", description="How far the jaw opens (phonetic engine): 1 as the voice's effort "
+                       "says, 0.5 mumbled, 1.5 wide", min=0.0, max=2.0, default=1.0, subtype="FACTOR")
+    lips: FloatProperty(name="Lips", description="How far the lips round, spread and tuck (phonetic engine); they "
+                        "still close on m, b, p", min=0.0, max=2.0, default=1.0, subtype="FACTOR")
     head_motion: BoolProperty(name="Head Motion", description="Nods on accents, sway and the emotion's posture, "
                               "keyed on the rig's neck or head bone", default=True)
 

@@ -36,8 +36,8 @@ MAX_FPS = 240.0
 
 def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float | np.ndarray = "audio",
             transcript: str | None = "auto", fps: float = 25.0, seed: int = 0, engine: str = DEFAULT_ENGINE,
-            head_motion: bool = True, transition: float = DEFAULT_TRANSITION_S, progress: bool = True,
-            settings: Settings | None = None) -> AnimationClip:
+            head_motion: bool = True, transition: float = DEFAULT_TRANSITION_S, jaw: float = 1.0,
+            lips: float = 1.0, progress: bool = True, settings: Settings | None = None) -> AnimationClip:
     """Turn a recording into emotional, lip-synced facial animation.
 
     Args:
@@ -65,6 +65,9 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
         head_motion: give the head nods on accents, sway and the emotion's posture
             (:mod:`core.expression.head`); False keeps it still (``head_pose`` None).
         transition: seconds over which one emotion of a track eases into the next (0 to 10).
+        jaw, lips: the phonetic engine's articulation dials in [0, 2] (Edwards et al., "JALI",
+            SIGGRAPH 2016): how far the jaw opens, how far the lips shape, 1 as the voice's effort
+            says.
         progress: show a tqdm progress bar on stderr.
         settings: device and optional weight folders; ``Settings.from_environment()`` by default.
 
@@ -104,7 +107,7 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
     steps = tqdm(total=4, desc="emoflame", unit="step", disable=not progress, leave=False)
     with steps:
         steps.set_postfix_str("loading models" if from_audio or engine != "phonetic" else "reading audio")
-        expression_engine = load_engine(engine, settings)
+        expression_engine = load_engine(engine, settings, jaw=jaw, lips=lips)
         predictor = _intensity_predictor(settings) if from_audio and track.intensities is None else None
         samples, _ = load_audio(audio)
         _check_track_fits(track, len(samples) / SAMPLE_RATE)

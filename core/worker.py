@@ -57,6 +57,7 @@ class Request:
         head_motion: give the head its motion (nods, sway, posture).
         transition: seconds over which one emotion of a track eases into the next, or None for
             ``animate``'s default.
+        jaw, lips: the phonetic engine's articulation dials in [0, 2].
         settings: ``core.settings.Settings.to_dict()``: device and weight folders.
 
     Raises:
@@ -72,13 +73,16 @@ class Request:
     transcript: str | None = None
     head_motion: bool = True
     transition: float | None = None
+    jaw: float = 1.0
+    lips: float = 1.0
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         number = (int, float)
         kinds = {"audio": (str,), "emotion": (str, list, tuple), "intensity": (str, int, float, list, tuple),
                  "fps": number, "seed": (int, str), "engine": (str,), "transcript": (str, type(None)),
-                 "head_motion": (bool,), "transition": (int, float, type(None)), "settings": (dict,)}
+                 "head_motion": (bool,), "transition": (int, float, type(None)), "jaw": number, "lips": number,
+                 "settings": (dict,)}
         for name, allowed in kinds.items():
             value = getattr(self, name)
             wrong_bool = isinstance(value, bool) and bool not in allowed
@@ -146,7 +150,7 @@ class Request:
             self.emotion, (list, tuple)) else self.emotion
         kwargs = dict(audio=self.audio, emotion=emotion, intensity=intensity, transcript=self.transcript,
                       fps=self.fps, seed=self.seed, engine=self.engine, head_motion=bool(self.head_motion),
-                      settings=Settings.from_dict(self.settings))
+                      jaw=self.jaw, lips=self.lips, settings=Settings.from_dict(self.settings))
         if self.transition is not None:
             kwargs["transition"] = self.transition
         return kwargs

@@ -67,9 +67,17 @@ def _align_decoder():
     return Decoder(loglevel="FATAL")
 
 
+PEAK = 0.9
+"""Full scale fraction the loudest sample is brought to before decoding."""
+
+
 def to_pcm16(samples: np.ndarray) -> bytes:
-    """(N,) float32 in [-1, 1] → raw 16-bit little-endian PCM, the only input pocketsphinx reads."""
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    """(N,) float32 → raw 16-bit little-endian PCM, the only input pocketsphinx reads, its peak at
+    :data:`PEAK` of full scale: the same take recorded louder or quieter decodes to the same phones
+    (a hot take would clip in 16 bits, and the decoder's acoustic scores depend on the level)."""
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    scaled = np.asarray(samples, np.float64) * (PEAK / peak if peak > 0 else 1.0)
+    return (np.clip(scaled, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 def recognise_phones(samples: np.ndarray, progress: bool = False) -> list[Phone]:

@@ -26,17 +26,26 @@ def engine_class(name: str) -> type:
     raise SettingsError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
 
 
-def load_engine(name: str, settings: Settings) -> ExpressionEngine:
+def load_engine(name: str, settings: Settings, *, jaw: float = 1.0, lips: float = 1.0) -> ExpressionEngine:
     """The engine called ``name``, loaded for ``settings`` (cached per device and weight folders by
     its loader, so a changed setting loads anew).
 
+    Args:
+        name: one of ``core.expression.ENGINES``.
+        settings: device and weight folders.
+        jaw, lips: the phonetic engine's articulation dials in [0, 2] (JALI's jaw and lips).
+
     Raises:
-        SettingsError: an unknown engine, or a device that is not there.
+        SettingsError: an unknown engine, a device that is not there, a dial out of range, or
+            dials for the learned engine (which has none).
         ModelFileError: the learned engine's checkpoints are missing or malformed.
     """
     cls = engine_class(name)
-    if name != "learned":
-        return cls()  # nothing to load
+    if name == "phonetic":
+        return cls(jaw=jaw, lips=lips)
+    if (jaw, lips) != (1.0, 1.0):
+        raise SettingsError(f"the jaw and lips dials drive the phonetic engine; the {name} engine has none "
+                            "(leave them at 1 or choose --engine phonetic)")
     from .learned import load_learned_engine
 
     return load_learned_engine(settings.torch_device(), settings.hubert_dir, settings.clip_checkpoint,
