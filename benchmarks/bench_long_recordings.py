@@ -14,7 +14,7 @@ the parent's VmHWM (peak resident set), the largest of its pocketsphinx worker p
 ``animate``. With ``--steps`` the run also reports the peak above the starting RSS of every step
 of ``animate`` (VmHWM reset through /proc/self/clear_refs before each step).
 
-    python benchmarks/bench_long_recordings.py --minutes 20 --engines phonetic learned --steps
+    python benchmarks/bench_long_recordings.py --minutes 20 --engines phonetic learned --steps [--transcript none]
     python benchmarks/bench_long_recordings.py --minutes 60
     python benchmarks/bench_long_recordings.py --minutes 60 --silence
 """
@@ -92,7 +92,7 @@ def build_silence(path: Path, minutes: float) -> Path:
 
 _CHILD = textwrap.dedent("""
     import json, resource, sys, time
-    wav, engine, steps = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+    wav, engine, steps, transcript = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 
     def status(field):
         with open("/proc/self/status") as f:
@@ -105,7 +105,7 @@ _CHILD = textwrap.dedent("""
     import torch
     import emoflame
     from emoflame.core import pipeline
-    from emoflame.core.audio import frontends, speech as speech_module
+    from emoflame.core.audio import frontends, recognition, speech as speech_module
 
     report = {}
 
@@ -133,6 +133,8 @@ _CHILD = textwrap.dedent("""
     reset_peak_total = []
     if steps:
         for module, name in ((pipeline, "load_audio"), (speech_module, "prosody"), (speech_module, "speech_phones"),
+                             (recognition, "transcribe"), (speech_module, "align_phones"),
+                             (speech_module, "recognise_phones"),
                              (frontends, "log_mel"), (frontends, "prosody"), (pipeline, "resolve_intensity"),
                              (pipeline, "add_eyes"), (pipeline, "motion_of_head"), (pipeline, "AnimationClip")):
             wrap(module, name, f"{module.__name__.rsplit('.', 1)[-1]}.{name}")
@@ -146,7 +148,8 @@ _CHILD = textwrap.dedent("""
         pipeline.load_engine = load_and_wrap
     imported = status("VmRSS")
     start = time.perf_counter()
-    clip = emoflame.animate(wav, emotion="happy", engine=engine, progress=False)
+    options = {} if transcript == "default" else {"transcript": transcript}
+    clip = emoflame.animate(wav, emotion="happy", engine=engine, progress=False, **options)
     seconds = time.perf_counter() - start
     peak = max([status("VmHWM")] + reset_peak_total)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -155,8 +158,8 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-def run(wav: Path, engine: str, steps: bool, timeout: float) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(wav), engine, "1" if steps else "0"],
+def run(wav: Path, engine: str, steps: bool, timeout: float, transcript: str = "default") -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(wav), engine, "1" if steps else "0", transcript],
                          capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise SystemExit(f"animate failed on {wav.name} ({engine}):\n{out.stderr[-3000:]}")
@@ -170,6 +173,8 @@ def main() -> None:
     parser.add_argument("--silence", action="store_true", help="an hour of room noise with 1 s of speech instead")
     parser.add_argument("--steps", action="store_true", help="also the peak and time of every step of animate")
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per run")
+    parser.add_argument("--transcript", default="default",
+                        help="animate's transcript argument: 'default' (its own: automatic), 'none' (phone recognition)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="emoflame-long-") as tmp:
@@ -178,8 +183,8 @@ def main() -> None:
             wav = Path(tmp) / f"{kind}_{minutes:g}min.wav"
             (build_silence if args.silence else build_speech)(wav, minutes)
             for engine in args.engines:
-                result = run(wav, engine, args.steps, args.timeout)
-                print(f"{minutes:g} min of {kind}, {engine}: peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB "
+                result = run(wav, engine, args.steps, args.timeout, args.transcript)
+                print(f"{minutes:g} min of {kind}, {engine} (transcript {args.transcript}): peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB "
                       f"(after imports {result['rss_after_imports_mib'] / 1024:.2f} GiB; largest pocketsphinx "
                       f"worker {result['largest_worker_rss_mib'] / 1024:.2f} GiB), animate {result['seconds']:.0f} s "
                       f"wall (real-time factor {result['seconds'] / (minutes * 60):.3f}), {result['frames']} frames",

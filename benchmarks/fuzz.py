@@ -545,13 +545,18 @@ def catalogue() -> list[Case]:
                    "auto": ("auto", "ok")}
     for name, (text, expect) in transcripts.items():
         add(name, "transcript", argv=_cli("--transcript", text), expect=expect)
+    add("word_with_q_not_before_u", "transcript", argv=_cli("--transcript", "and you always want to see it in iraq"),
+        timeout=120.0, should="exit 2 (the words do not match) or exit 0, in bounded time: a word with a q not followed "
+                              "by u and not in CMUdict sends transcript.guess_pronunciation into an endless loop",
+        expect="either")
     add("file_1_MB", "transcript", argv=_cli("--transcript", "words.txt"),
         setup=_text("words.txt", "and you always want to see it in the superlative degree " * 18_000), expect="either")
     add("file_binary", "transcript", argv=_cli("--transcript", "words.txt"), setup=_bytes("words.txt", lambda: _random(5000)))
     add("file_nul_bytes", "transcript", argv=_cli("--transcript", "words.txt"), setup=_bytes("words.txt", b"and you\0 always"))
     add("file_a_folder", "transcript", argv=_cli("--transcript", "words.txt"), setup=lambda f: (f / "words.txt").mkdir(),
         expect="either")
-    add("learned_engine_ignores_it", "transcript", argv=_cli("--transcript", "hello", "--engine", "learned"), expect="ok")
+    add("learned_engine_mismatch", "transcript", argv=_cli("--transcript", "hello", "--engine", "learned"), expect="either",
+        should="exit 0 (the learned engine reads only the audio) or exit 2 naming the mismatch")
     for name, value in {"bytes": "b'and you always'", "number": "123", "list": "['and', 'you']"}.items():
         add(name, "transcript", kind="python", code=f"emoflame.animate(AUDIO, transcript={value}, progress=False)")
 
