@@ -481,17 +481,17 @@ def paint_avatar(fv: np.ndarray, ff: np.ndarray, skin: np.ndarray, eyeball: dict
     }
     # per-vertex coordinates: the skin cylinder, eyeballs by direction, the lining by depth
     uv = paint.normalise_skin_uv(paint.cylinder_uv(fv))
-    rgb = paint.sample(textures["skin"], uv)
     for side, mask in eyeball.items():
         uv[mask] = paint.eye_uv(fv[mask], fv[mask].mean(0))  # the eyeball's centre (its joint lies 1.3 mm behind)
-        rgb[mask] = paint.sample(textures["eyes"], uv[mask])
     lining = np.column_stack([0.25 + 0.15 * mucosa_depth, np.full(len(fv), 0.5)])
     uv[mucosa] = lining[mucosa]
-    rgb[mucosa] = paint.sample(textures["mouth"], lining[mucosa])
     face_uv = uv[ff]
     is_skin_face = np.zeros(len(ff), bool)
     is_skin_face[skin_ids] = ~mucosa[skin_faces].all(1)
     face_uv[is_skin_face] = paint.skin_corner_uv(fv, ff[is_skin_face])
+    # per-vertex colours for renderers that colour by vertex: the textures' best linear fit
+    which = np.where(is_skin_face, 0, np.where(mucosa[ff].all(1), 2, 1))  # skin, eyes, the mouth's lining
+    rgb = paint.project_to_vertices(fv, ff, face_uv, [textures["skin"], textures["eyes"], textures["mouth"]], which)
     # the interior: gums, tongue and throat darken towards the back, the teeth likewise
     teeth = parts == INTERIOR_PARTS.index("teeth")
     z_front, z_back = interior_v[teeth, 2].max(), interior_v[teeth, 2].min() - 0.005

@@ -277,13 +277,38 @@ def test_brows_are_painted_neutral(avatar, side):
     assert np.percentile(u, 30) < top < np.percentile(u, 90)
 
 
+def _brow_points(avatar, count: int = 300):
+    """Points of the painted brows on the mesh: (P,) triangle ids and (P, 3) barycentric
+    coordinates of brow texels, found in the triangles' texture coordinates."""
+    u, y = _brow_texels(avatar)
+    pick = np.random.default_rng(0).choice(len(u), count, replace=False)
+    (u0, u1), (v0, v1) = paint.SKIN_UV_RANGE
+    points = np.column_stack([(u[pick] - u0) / (u1 - u0), (y[pick] - v0) / (v1 - v0)])  # (P, 2)
+    tri = avatar.face_uv  # (F, 3, 2)
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    rel = points[:, None] - tri[None, :, 0]  # (P, F, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b1 = (rel[..., 0] * e2[:, 1] - rel[..., 1] * e2[:, 0]) / det
+        b2 = (e1[:, 0] * rel[..., 1] - e1[:, 1] * rel[..., 0]) / det
+        inside = (b1 >= 0) & (b2 >= 0) & (b1 + b2 <= 1) & avatar.masks["skin"][avatar.faces].all(1)
+    face = np.argmax(inside, axis=1)
+    assert inside.any(1).all()
+    rows = np.arange(len(points))
+    return face, np.column_stack([1 - b1[rows, face] - b2[rows, face], b1[rows, face], b2[rows, face]])
+
+
 def test_brows_move_with_the_brow_shapes(avatar):
-    dark = avatar.vertex_colors.mean(1) < 0.5 * np.median(avatar.vertex_colors[avatar.masks["skin"]].mean(1))
-    brow = dark & avatar.masks["skin"] & (avatar.vertices[:, 1] > 0.03)
-    x = np.abs(avatar.vertices[:, 0])
-    inner, outer = brow & (x < np.percentile(x[brow], 30)), brow & (x > np.percentile(x[brow], 70))
-    rise = {name: (avatar.vertices_for({f"{name}_L": 1.0, f"{name}_R": 1.0}) - avatar.vertices)[:, 1]
-            for name in ("browInnerUp", "browOuterUp", "browDown")}
+    face, bary = _brow_points(avatar)
+    rest = np.einsum("pcd,pc->pd", avatar.vertices[avatar.faces[face]], bary)
+    x = np.abs(rest[:, 0])
+    inner, outer = x < np.percentile(x, 30), x > np.percentile(x, 70)
+    rise = {}
+    for name in ("browInnerUp", "browOuterUp", "browDown"):
+        posed = avatar.vertices_for({f"{name}_L": 1.0, f"{name}_R": 1.0})
+        rise[name] = (np.einsum("pcd,pc->pd", posed[avatar.faces[face]], bary) - rest)[:, 1]
+    # the painted brow follows the skin: its nasal end rises with browInnerUp (more than its
+    # tail), its tail with browOuterUp, and browDown lowers its nasal end
     inner_up = rise["browInnerUp"][inner].mean()
     assert inner_up > 0.002 and inner_up > 2 * rise["browInnerUp"][outer].mean()
     assert rise["browOuterUp"][outer].mean() > 0.002

@@ -72,8 +72,8 @@ class Avatar:
         masks: bool (5023,) per part: 'skin', 'eyeball_L', 'eyeball_R', 'face' (where
             expressions act), 'lips', 'lip_upper', 'lip_lower', 'mouth_inner' (the mouth's
             inner surfaces, drawn in the mouth's colours).
-        vertex_colors: (5023, 3) float32 in [0, 1]: the textures sampled at the vertices, for
-            renderers that colour by vertex (coarse: FLAME's triangles are 3-7 mm across).
+        vertex_colors: (5023, 3) float32 in [0, 1]: for renderers that colour by vertex, the
+            textures' best linear fit over the triangles (coarse: they are 3-7 mm across).
         interior: the :class:`MouthInterior`.
         face_uv: (9976, 3, 2) float32 texture coordinates per triangle corner: the skin's into
             the 'skin' texture, the eyeballs' into 'eyes', the mouth's inner surfaces' into
