@@ -87,10 +87,11 @@ def _clip(ext, frames=40, audio="", **channels):
 
 
 def _fcurves(id_data):
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+    # Blender's own reader, in 4.5 and 5.0 alike (5.0's animdata_get_channelbag_for_assigned_slot wraps it).
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
 
-    return {(f.data_path, f.array_index): f
-            for f in animdata_get_channelbag_for_assigned_slot(id_data.animation_data).fcurves}
+    data = id_data.animation_data
+    return {(f.data_path, f.array_index): f for f in action_get_channelbag_for_slot(data.action, data.action_slot).fcurves}
 
 
 def _key_curve(key, name):
