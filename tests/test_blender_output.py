@@ -294,9 +294,9 @@ def test_flame_model_becomes_an_mpi_style_rig_that_the_addon_drives(shared_data,
     assert [a.name for a in actions] == ["a_happy_take01", "a_happy_take01_pose"]
     # The pose take keys the neck, the jaw and both eyes: the random clip looks around, so the eye
     # bones turn, and the head nods.
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot  # 4.5 and 5.0 alike
 
-    curves = animdata_get_channelbag_for_assigned_slot(armature.animation_data).fcurves
+    curves = action_get_channelbag_for_slot(armature.animation_data.action, armature.animation_data.action_slot).fcurves
     keyed = {c.data_path.split('"')[1] for c in curves}
     assert keyed == {"neck", "jaw", "left_eye", "right_eye"}
     for bone in ("left_eye", "right_eye"):
