@@ -196,6 +196,16 @@ def torch_in_blender() -> bool:
         return False
 
 
+def _importing(thread_id: int) -> bool:
+    """Whether the thread is inside an import: its stack passes through importlib's bootstrap."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class ThreadJob:
     """``animate`` in a thread of this process (Blender's Python).
 
@@ -237,18 +247,30 @@ class ThreadJob:
         for bar in list(getattr(tqdm, "_instances", ())):
             if bar.total and getattr(bar, "desc", "").startswith("emoflame"):
                 fraction, step = min(bar.n / bar.total, 1.0), f"{bar.postfix}, " if bar.postfix else ""
-        return JobState(not self._thread.is_alive(), fraction, f"generating {self.where}: {step}{elapsed:.0f} s")
+        # Cancelled is done: nothing more comes, though an import may still finish (see cancel).
+        done = self._cancelled or not self._thread.is_alive()
+        return JobState(done, fraction, f"generating {self.where}: {step}{elapsed:.0f} s")
 
     def wait(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
     def cancel(self) -> None:
-        """Stop the thread at its next bytecode; waits up to 2 s (a running C kernel finishes first)."""
+        """Stop the thread at its next bytecode outside an import; waits up to 2 s (a running C
+        kernel or import finishes first, and the thread is stopped when it has)."""
         self._cancelled = True
+        if self._thread.is_alive():
+            threading.Thread(target=self._interrupt, name="emoflame-cancel", daemon=True).start()
+            self._thread.join(2.0)
+
+    def _interrupt(self) -> None:
+        # An exception raised inside an import leaves the package half-imported in sys.modules,
+        # and every later import of it in this Blender session fails ("module 'numba' has no
+        # attribute 'core'"): the core imports librosa, numba and scipy lazily, so wait it out.
+        while self._thread.is_alive() and _importing(self._thread.ident):
+            time.sleep(0.005)
         if self._thread.is_alive():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
                                                        ctypes.py_object(JobCancelled))
-            self._thread.join(2.0)
 
     def result(self):
         """The AnimationClip. Raises JobError (or JobCancelled after :meth:`cancel`)."""

@@ -599,6 +599,33 @@ def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
         job.result()
 
 
+def test_cancel_during_an_import_leaves_the_package_importable(ext, tmp_path, monkeypatch):
+    """The core imports librosa, numba and scipy lazily: a cancel that broke an import half-way
+    would leave them unimportable for the rest of the Blender session."""
+    package = tmp_path / "slowpkg"
+    package.mkdir()
+    # As numba's __init__ does: a submodule imported, then used as the package's attribute.
+    (package / "__init__.py").write_text("import time\nimport slowpkg.first\ntime.sleep(0.5)\nVALUE = slowpkg.first.VALUE\n")
+    (package / "first.py").write_text("VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    worker = ext("core.worker")
+
+    def importing(**kwargs):
+        importlib.import_module("slowpkg")
+        while True:
+            time.sleep(0.01)
+
+    job = worker.ThreadJob(worker.Request(audio="x.wav"), run=importing)
+    time.sleep(0.2)  # inside slowpkg's import
+    job.cancel()
+    assert job.poll().done
+    with pytest.raises(worker.JobCancelled):
+        job.result()
+    assert importlib.import_module("slowpkg").VALUE == 2
+    for name in ("slowpkg", "slowpkg.first"):
+        sys.modules.pop(name, None)
+
+
 def test_clear_removes_only_emoflame_takes_and_restores_the_replaced_action(ext, scene):
     import bpy
 
