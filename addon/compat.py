@@ -70,3 +70,14 @@ def set_movie_output(image_settings) -> None:
         image_settings.media_type = "VIDEO"
     else:
         image_settings.file_format = "FFMPEG"
+
+
+def set_image_output(image_settings, file_format: str = "PNG") -> None:
+    """Make the render output still images in ``file_format`` ('PNG', 'JPEG', 'OPEN_EXR', …).
+
+    On 5.0 a movie output (:func:`set_movie_output`) has to become ``media_type = 'IMAGE'``
+    before an image format can be chosen; 4.5 has image and movie formats in one list.
+    """
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "IMAGE"
+    image_settings.file_format = file_format

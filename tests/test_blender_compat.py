@@ -66,6 +66,17 @@ def test_movie_output_is_ffmpeg_and_takes_the_mp4_settings(scene):
     assert (settings.ffmpeg.format, settings.ffmpeg.codec, settings.ffmpeg.audio_codec) == ("MPEG4", "H264", "AAC")
 
 
+def test_a_movie_output_becomes_png_stills_and_back(scene):
+    settings = scene.render.image_settings
+    compat.set_movie_output(settings)
+    compat.set_image_output(settings, "PNG")
+    assert settings.file_format == "PNG"
+    compat.set_movie_output(settings)
+    assert settings.file_format == "FFMPEG"
+    compat.set_image_output(settings, "JPEG")
+    assert settings.file_format == "JPEG"
+
+
 def test_assigned_channelbag_is_the_assigned_slots_or_none(scene):
     assert compat.assigned_channelbag(None) is None
     scene.animation_data_create()

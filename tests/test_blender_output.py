@@ -13,6 +13,7 @@ import emoflame
 from emoflame.addon.action_writer import STASH_TRACK, TAKE_PROPERTY, target_values, write_action
 from emoflame.addon.avatar_object import add_avatar_object, face_regions
 from emoflame.addon.blend_file import save_blend, set_scene_timing
+from emoflame.addon.compat import set_image_output
 from emoflame.addon.sound import add_sound_strip
 from emoflame.core.channels import ARKIT_CHANNELS
 from emoflame.core.clip import AnimationClip
@@ -329,9 +330,7 @@ def test_rendered_frames_read_back_as_the_keyed_expressions(avatar, face, shared
     set_scene_timing(scene, 25.0, 1, 3)
     configure_render(scene, resolution=256)
     frame_face(scene, face, avatar.landmarks(avatar.vertices))
-    if bpy.app.version >= (5, 0, 0):  # 4.5 has no media type: PNG is just another file format
-        scene.render.image_settings.media_type = "IMAGE"
-    scene.render.image_settings.file_format = "PNG"
+    set_image_output(scene.render.image_settings, "PNG")
     options = mp.tasks.vision.FaceLandmarkerOptions(
         base_options=mp.tasks.BaseOptions(model_asset_path=str(shared_data / "models" / "face_landmarker.task")),
         output_face_blendshapes=True)
