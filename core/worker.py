@@ -196,11 +196,21 @@ def torch_in_blender() -> bool:
         return False
 
 
-def _importing(thread_id: int) -> bool:
-    """Whether the thread is inside an import: its stack passes through importlib's bootstrap."""
+#: Modules whose code an exception must not cut in half: an import (the package stays
+#: half-imported in sys.modules, and every later import of it fails: "module 'numba' has no
+#: attribute 'core'") and the lock handling of threading, logging and tqdm (a lock taken and
+#: never released hangs every later log line or progress bar: seen with tqdm's write lock).
+_UNSAFE_MODULES = ("importlib", "threading", "logging", "tqdm")
+_MAX_DEFER_S = 30.0
+
+
+def _in_unsafe_code(thread_id: int, base) -> bool:
+    """Whether the thread's stack, above the frame running the code object ``base`` (the job's
+    entry point: threading's own frames lie below it), passes through :data:`_UNSAFE_MODULES`."""
     frame = sys._current_frames().get(thread_id)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+    while frame is not None and frame.f_code is not base:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in _UNSAFE_MODULES or frame.f_code.co_filename.startswith("<frozen importlib"):
             return True
         frame = frame.f_back
     return False
@@ -255,18 +265,19 @@ class ThreadJob:
         self._thread.join(timeout)
 
     def cancel(self) -> None:
-        """Stop the thread at its next bytecode outside an import; waits up to 2 s (a running C
-        kernel or import finishes first, and the thread is stopped when it has)."""
+        """Stop the thread at its next bytecode outside an import or a lock (:data:`_UNSAFE_MODULES`);
+        waits up to 2 s (a running C kernel or import finishes first, and the thread is stopped
+        when it has)."""
         self._cancelled = True
         if self._thread.is_alive():
             threading.Thread(target=self._interrupt, name="emoflame-cancel", daemon=True).start()
             self._thread.join(2.0)
 
     def _interrupt(self) -> None:
-        # An exception raised inside an import leaves the package half-imported in sys.modules,
-        # and every later import of it in this Blender session fails ("module 'numba' has no
-        # attribute 'core'"): the core imports librosa, numba and scipy lazily, so wait it out.
-        while self._thread.is_alive() and _importing(self._thread.ident):
+        # The core imports lazily and reports through tqdm and logging: wait until the thread is
+        # outside that code (a wait without end, such as a thread blocked on a lock, is cut short).
+        deadline = time.monotonic() + _MAX_DEFER_S
+        while self._thread.is_alive() and _in_unsafe_code(self._thread.ident, ThreadJob._run.__code__) and time.monotonic() < deadline:
             time.sleep(0.005)
         if self._thread.is_alive():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
