@@ -1,8 +1,9 @@
 """Write an AnimationClip to a new Action on a mesh's shape keys, in bulk.
 
-Blender 5.0 Actions are layered: F-curves live in a channelbag of a keyframe strip, for one
-slot (the Key datablock's). Keys are written with ``keyframe_points.add`` + ``foreach_set``:
-about 350× faster than one ``keyframe_insert`` per key (benchmarks/bench_action_write.py).
+Actions are layered (slotted) in Blender 4.5 and 5.0 (5.0 has no other kind): F-curves live in
+a channelbag of a keyframe strip, for one slot (the Key datablock's). Keys are written with
+``keyframe_points.add`` + ``foreach_set``: about 350× faster than one ``keyframe_insert`` per key
+(benchmarks/bench_action_write.py).
 An existing Action is never modified: the new take is assigned, and an Action it replaces
 is stashed on a muted NLA track (as Blender's Action editor does) so it is kept on save.
 """
@@ -17,6 +18,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import RigError
+from .compat import new_fcurve
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def new_take(name: str, id_data, id_type: str):
     """A new Action for one datablock (``id_type`` 'KEY', 'OBJECT', …) with a keyframe strip.
 
     Returns:
-        ``(action, slot, channelbag)``: F-curves go into ``channelbag`` (bpy 5.0 layered Actions).
+        ``(action, slot, channelbag)``: F-curves go into ``channelbag`` (layered Actions).
     """
     action = bpy.data.actions.new(name)
     slot = action.slots.new(id_type=id_type, name=id_data.name)
@@ -117,7 +119,7 @@ def key_fcurve(channelbag, data_path: str, frames: np.ndarray, values: np.ndarra
                group_name: str = ""):
     """A new F-curve keyed on ``frames`` (T,) with ``values`` (T,), in bulk
     (``keyframe_points.add`` + ``foreach_set``: about 350× faster than ``keyframe_insert``)."""
-    fcurve = channelbag.fcurves.new(data_path, index=index, group_name=group_name)
+    fcurve = new_fcurve(channelbag, data_path, index=index, group_name=group_name)
     fcurve.keyframe_points.add(len(frames))
     fcurve.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
     fcurve.update()

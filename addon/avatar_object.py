@@ -16,6 +16,7 @@ import numpy as np
 from ..core.flame import JOINT_NAMES
 from ..core.flame.geometry import neck_weights
 from ..core.flame.avatar import INTERIOR_PARTS
+from .compat import node_tree
 
 #: Custom property set on objects made here, so the add-on can recognise its own avatar.
 AVATAR_PROPERTY = "emoflame_avatar"
@@ -260,7 +261,8 @@ def _textured_material(name: str, mean_rgb: np.ndarray, image, settings: dict) -
     """
     material = bpy.data.materials.new(name)
     material.diffuse_color = (*map(float, _srgb_to_linear(mean_rgb)), 1.0)
-    nodes, links = material.node_tree.nodes, material.node_tree.links
+    tree = node_tree(material)
+    nodes, links = tree.nodes, tree.links
     bsdf = nodes["Principled BSDF"]
     uv = nodes.new("ShaderNodeUVMap")
     uv.uv_map = UV_MAP

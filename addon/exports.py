@@ -28,6 +28,7 @@ from ..core.errors import EmoflameError, OutputError, RigError
 from ..core.exports import BLENDER_SUFFIXES, CORE_SUFFIXES, SUFFIXES, write_core_export
 from ..core.outputs import (Transaction, disk_full_error, free_bytes, is_disk_full, native_stderr_held, release_writer,
                             native_stdout_to, output_path, write_error)
+from .compat import assigned_channelbag
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,6 @@ def clip_from_take(obj, scene):
             Link meaning).
     """
     import numpy as np
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
 
     from ..core.channels import canonical_channel
     from ..core.clip import AnimationClip
@@ -277,7 +277,7 @@ def clip_from_take(obj, scene):
     data = key.animation_data if key is not None else None
     if data is None or data.action is None:
         raise RigError("the active object has no take on its shape keys: Generate one first, then export")
-    fcurves = animdata_get_channelbag_for_assigned_slot(data).fcurves
+    fcurves = assigned_channelbag(data).fcurves
     curves = {}
     for fcurve in fcurves:
         if fcurve.data_path.startswith('key_blocks["') and fcurve.data_path.endswith('"].value'):

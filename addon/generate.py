@@ -279,7 +279,7 @@ def resolve_intensity(scene, intensity: str, audio: str, fps: float, frame_start
 
 
 def _keyed_intensity_curve(scene):
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+    from .compat import assigned_channelbag
 
-    channelbag = animdata_get_channelbag_for_assigned_slot(scene.animation_data) if scene.animation_data else None
+    channelbag = assigned_channelbag(scene.animation_data)
     return channelbag.fcurves.find("emoflame.intensity") if channelbag else None

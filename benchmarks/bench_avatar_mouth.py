@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 
 import emoflame
 from emoflame.addon.avatar_object import add_avatar_object, face_regions
+from emoflame.addon.compat import set_image_output
 from emoflame.core.expression.visemes import CLOSED
 from emoflame.core.flame.avatar import load_avatar
 from emoflame.flame_assets import build_default_avatar as build
@@ -100,8 +101,7 @@ def look(shot: Shot, engine: str | None = None) -> None:
     configure_render(shot.scene, engine=shot.engine, resolution=shot.resolution)
     if shot.engine == "cycles":
         shot.scene.cycles.samples = 16
-    shot.scene.render.image_settings.media_type = "IMAGE"
-    shot.scene.render.image_settings.file_format = "PNG"
+    set_image_output(shot.scene.render.image_settings, "PNG")
 
 
 def pose(shot: Shot, weights: dict) -> None:

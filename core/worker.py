@@ -200,6 +200,26 @@ def torch_in_blender() -> bool:
         return False
 
 
+#: Modules whose code an exception must not cut in half: an import (the package stays
+#: half-imported in sys.modules, and every later import of it fails: "module 'numba' has no
+#: attribute 'core'") and the lock handling of threading, logging and tqdm (a lock taken and
+#: never released hangs every later log line or progress bar: seen with tqdm's write lock).
+_UNSAFE_MODULES = ("importlib", "threading", "logging", "tqdm")
+_MAX_DEFER_S = 30.0
+
+
+def _in_unsafe_code(thread_id: int, base) -> bool:
+    """Whether the thread's stack, above the frame running the code object ``base`` (the job's
+    entry point: threading's own frames lie below it), passes through :data:`_UNSAFE_MODULES`."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None and frame.f_code is not base:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in _UNSAFE_MODULES or frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class ThreadJob:
     """``animate`` in a thread of this process (Blender's Python).
 
@@ -241,18 +261,31 @@ class ThreadJob:
         for bar in list(getattr(tqdm, "_instances", ())):
             if bar.total and getattr(bar, "desc", "").startswith("emoflame"):
                 fraction, step = min(bar.n / bar.total, 1.0), f"{bar.postfix}, " if bar.postfix else ""
-        return JobState(not self._thread.is_alive(), fraction, f"generating {self.where}: {step}{elapsed:.0f} s")
+        # Cancelled is done: nothing more comes, though an import may still finish (see cancel).
+        done = self._cancelled or not self._thread.is_alive()
+        return JobState(done, fraction, f"generating {self.where}: {step}{elapsed:.0f} s")
 
     def wait(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
     def cancel(self) -> None:
-        """Stop the thread at its next bytecode; waits up to 2 s (a running C kernel finishes first)."""
+        """Stop the thread at its next bytecode outside an import or a lock (:data:`_UNSAFE_MODULES`);
+        waits up to 2 s (a running C kernel or import finishes first, and the thread is stopped
+        when it has)."""
         self._cancelled = True
+        if self._thread.is_alive():
+            threading.Thread(target=self._interrupt, name="emoflame-cancel", daemon=True).start()
+            self._thread.join(2.0)
+
+    def _interrupt(self) -> None:
+        # The core imports lazily and reports through tqdm and logging: wait until the thread is
+        # outside that code (a wait without end, such as a thread blocked on a lock, is cut short).
+        deadline = time.monotonic() + _MAX_DEFER_S
+        while self._thread.is_alive() and _in_unsafe_code(self._thread.ident, ThreadJob._run.__code__) and time.monotonic() < deadline:
+            time.sleep(0.005)
         if self._thread.is_alive():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
                                                        ctypes.py_object(JobCancelled))
-            self._thread.join(2.0)
 
     def result(self):
         """The AnimationClip. Raises JobError (or JobCancelled after :meth:`cancel`)."""

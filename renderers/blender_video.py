@@ -18,6 +18,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from ..addon.compat import EEVEE_ENGINE, node_tree, set_movie_output
 from ..core.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _load_triton_before_any_render() -> None:
 _load_triton_before_any_render()
 
 #: The ``--render-engine`` choices and Blender's engine identifiers.
-ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": "BLENDER_EEVEE", "cycles": "CYCLES"}
+ENGINES = {"workbench": "BLENDER_WORKBENCH", "eevee": EEVEE_ENGINE, "cycles": "CYCLES"}
 SENSOR_MM = 36.0
 MIN_FREE_BYTES = 1 << 20
 """Below this much free space, an incomplete movie is put down to a full disk."""
@@ -156,7 +157,7 @@ def configure_render(scene: bpy.types.Scene, *, engine: str = "workbench", resol
         # that differs only in the cavity shading (compared on renders of the default avatar).
         scene.display.render_aa = "FXAA"
     else:
-        world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.05, 0.055, 0.06, 1.0)
+        node_tree(world).nodes["Background"].inputs["Color"].default_value = (0.05, 0.055, 0.06, 1.0)
         if engine == "eevee":
             scene.eevee.taa_render_samples = 32
         else:
@@ -169,8 +170,7 @@ def configure_render(scene: bpy.types.Scene, *, engine: str = "workbench", resol
     scene.view_settings.view_transform = "AgX"
     scene.view_settings.exposure = 0.0 if engine == "workbench" else -1.0
 
-    settings = render.image_settings
-    settings.media_type = "VIDEO"  # before anything else: setting file_format first raises (NOTES.md)
+    set_movie_output(render.image_settings)  # before the container and codecs (NOTES.md)
     render.ffmpeg.format = "MPEG4"
     render.ffmpeg.codec = "H264"
     render.ffmpeg.constant_rate_factor = "HIGH"

@@ -16,6 +16,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from ..addon.compat import set_image_output
 from ..addon.scene import build_scene
 from .blender_video import configure_render, frame_face, quiet_stdout
 
@@ -50,8 +51,7 @@ def render_stills(clip, frames, *, views=("front",), resolution: int = 512, engi
     scene, face, landmarks = build_scene(clip)
     configure_render(scene, engine=engine, resolution=resolution)
     camera = frame_face(scene, face, landmarks, margin=margin)
-    scene.render.image_settings.media_type = "IMAGE"
-    scene.render.image_settings.file_format = "PNG"
+    set_image_output(scene.render.image_settings, "PNG")
     scene.render.image_settings.color_mode = "RGB"
     centre = Vector(np.asarray([face.matrix_world @ Vector(p) for p in landmarks]).mean(axis=0))
     front = camera.matrix_world.copy()

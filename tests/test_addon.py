@@ -87,10 +87,11 @@ def _clip(ext, frames=40, audio="", **channels):
 
 
 def _fcurves(id_data):
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+    # Blender's own reader, in 4.5 and 5.0 alike (5.0's animdata_get_channelbag_for_assigned_slot wraps it).
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot
 
-    return {(f.data_path, f.array_index): f
-            for f in animdata_get_channelbag_for_assigned_slot(id_data.animation_data).fcurves}
+    data = id_data.animation_data
+    return {(f.data_path, f.array_index): f for f in action_get_channelbag_for_slot(data.action, data.action_slot).fcurves}
 
 
 def _key_curve(key, name):
@@ -596,6 +597,33 @@ def test_cancel_stops_the_in_process_job_and_writes_nothing(ext, scene, speech):
     assert job.poll().done
     with pytest.raises(worker.JobCancelled):
         job.result()
+
+
+def test_cancel_during_an_import_leaves_the_package_importable(ext, tmp_path, monkeypatch):
+    """The core imports librosa, numba and scipy lazily: a cancel that broke an import half-way
+    would leave them unimportable for the rest of the Blender session."""
+    package = tmp_path / "slowpkg"
+    package.mkdir()
+    # As numba's __init__ does: a submodule imported, then used as the package's attribute.
+    (package / "__init__.py").write_text("import time\nimport slowpkg.first\ntime.sleep(0.5)\nVALUE = slowpkg.first.VALUE\n")
+    (package / "first.py").write_text("VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    worker = ext("core.worker")
+
+    def importing(**kwargs):
+        importlib.import_module("slowpkg")
+        while True:
+            time.sleep(0.01)
+
+    job = worker.ThreadJob(worker.Request(audio="x.wav"), run=importing)
+    time.sleep(0.2)  # inside slowpkg's import
+    job.cancel()
+    assert job.poll().done
+    with pytest.raises(worker.JobCancelled):
+        job.result()
+    assert importlib.import_module("slowpkg").VALUE == 2
+    for name in ("slowpkg", "slowpkg.first"):
+        sys.modules.pop(name, None)
 
 
 def test_clear_removes_only_emoflame_takes_and_restores_the_replaced_action(ext, scene):

@@ -36,12 +36,12 @@ def exported(clip, tmp_path_factory) -> dict:
 
 def _key_curves():
     """{shape key name: F-curve} of the one mesh with shape keys in the session."""
-    from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
+    from bpy_extras.anim_utils import action_get_channelbag_for_slot  # 4.5 and 5.0 alike
 
     meshes = [o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys]
     assert len(meshes) == 1, [o.name for o in bpy.data.objects]
     data = meshes[0].data.shape_keys.animation_data
-    fcurves = animdata_get_channelbag_for_assigned_slot(data).fcurves
+    fcurves = action_get_channelbag_for_slot(data.action, data.action_slot).fcurves
     return {f.data_path.split('"')[1]: f for f in fcurves}
 
 
