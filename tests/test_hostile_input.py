@@ -82,9 +82,6 @@ def test_the_catalogue_covers_every_category_with_over_200_cases():
     assert all(case.should for case in CASES.values())
 
 
-@pytest.mark.xfail(strict=True, reason="core/audio/transcript.py (lead): guess_pronunciation loops forever on a q not "
-                                       "followed by u ('iraq', 'qi'), so any transcript, typed or Whisper's, with such "
-                                       "a word outside CMUdict hangs animate()")
 def test_a_word_the_dictionary_lacks_gets_a_pronunciation_in_bounded_time():
     import subprocess
 

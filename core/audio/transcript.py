@@ -96,8 +96,8 @@ _LETTER_SOUNDS = [
     ("er", "ER"), ("ir", "ER"), ("ur", "ER"), ("ar", "AA R"), ("or", "AO R"),
     ("a", "AE"), ("b", "B"), ("c", "K"), ("d", "D"), ("e", "EH"), ("f", "F"), ("g", "G"), ("h", "HH"),
     ("i", "IH"), ("j", "JH"), ("k", "K"), ("l", "L"), ("m", "M"), ("n", "N"), ("o", "AA"), ("p", "P"),
-    ("r", "R"), ("s", "S"), ("t", "T"), ("u", "AH"), ("v", "V"), ("w", "W"), ("x", "K S"), ("y", "Y"),
-    ("z", "Z"),
+    ("q", "K"), ("r", "R"), ("s", "S"), ("t", "T"), ("u", "AH"), ("v", "V"), ("w", "W"), ("x", "K S"),
+    ("y", "Y"), ("z", "Z"),
 ]
 
 
@@ -108,10 +108,8 @@ def guess_pronunciation(word: str) -> str:
         letters = letters[:-1]  # a silent final e
     phones, i = [], 0
     while i < len(letters):
-        for group, sound in _LETTER_SOUNDS:
-            if letters.startswith(group, i):
-                if not (phones and phones[-1] == sound):  # doubled letters ("ll") are one sound
-                    phones.append(sound)
-                i += len(group)
-                break
+        group, sound = next(((g, p) for g, p in _LETTER_SOUNDS if letters.startswith(g, i)), (letters[i], ""))
+        if sound and not (phones and phones[-1] == sound):  # doubled letters ("ll") are one sound
+            phones.append(sound)
+        i += len(group)
     return " ".join(phones)
