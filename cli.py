@@ -129,11 +129,15 @@ def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
     if args.quiet:
         _silence_library_progress_bars()
     from .core.errors import EmoflameError
-    from .core.outputs import interruptible
+    from .core.outputs import Interrupted, discard_all, exit_code, interrupted_message, interruptible
 
     try:
         with interruptible():
             return args.run(args)
+    except Interrupted as exc:  # a batch driver, once its workers are stopped
+        discard_all()
+        print(interrupted_message(exc.signum), file=sys.stderr)
+        return exit_code(exc.signum)
     except EmoflameError as exc:
         if args.debug:
             log.exception("failed")

@@ -39,7 +39,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 _SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 _LIVE: dict[int, "Transaction"] = {}  # open transactions of this process, for the signal handler
-_ON_INTERRUPT: list[Callable[[], None]] = []
+_RAISING = 0  # depth of signals_raise() blocks
 _COMMITTING = False
 _PENDING_SIGNAL: int | None = None
 _STDERR: int | None = None  # a copy of descriptor 2 as it was: Blender may hold 2 when a signal comes
@@ -203,6 +203,41 @@ def is_temporary(path: Path) -> bool:
     return _TEMPORARY_MARK in Path(path).name
 
 
+def sweep_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Remove the temporaries in ``folders`` whose writing process is gone (killed before it could
+    clean up: SIGKILL, a worker a pool or Ray had to kill). The process id is in the name; only
+    processes of this machine are known, so use it on folders no other machine writes to.
+
+    Returns:
+        What was removed.
+    """
+    removed = []
+    for folder in {Path(f) for f in folders}:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for path in entries:
+            name = path.name
+            if _TEMPORARY_MARK not in name:
+                continue
+            digits = name.split(_TEMPORARY_MARK, 1)[1].split("-", 1)[0]
+            if digits.isdigit() and not _running(int(digits)):
+                _remove(path)
+                removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Transaction:
     """The outputs of one job, written under temporary names and renamed together.
 
@@ -227,7 +262,6 @@ class Transaction:
         self._scratch: list[Path] = []
         self._folders: list[Path] = []  # created for the outputs, outermost first
         self._backups: list[Path] = []  # what replaced targets held, until the commit is done
-        self._open = True
         _LIVE[id(self)] = self
 
     def __enter__(self) -> "Transaction":
@@ -427,7 +461,6 @@ class Transaction:
         self._folders.clear()
         self._backups.clear()
         _LIVE.pop(id(self), None)
-        self._open = False
 
 
 def _remove(path: Path) -> None:
@@ -472,16 +505,24 @@ class _Interrupted(BaseException):
     """A signal that arrived during a commit; raised to undo it."""
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM inside :func:`signals_raise`: raised in the main thread so that the
+    driver's own ``finally`` blocks stop its workers; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(_SIGNAL_NAMES.get(signum, f"signal {signum}"))
+        self.signum = signum
+
+
 def exit_code(signum: int) -> int:
     """The shell's exit status for a process ended by ``signum``: 130 for SIGINT, 143 for SIGTERM."""
     return 128 + int(signum)
 
 
-def on_interrupt(callback: Callable[[], None]) -> Callable[[], None]:
-    """Run ``callback`` (stop worker processes, say) when a signal ends this process, before the
-    temporaries are removed. Returns a function that unregisters it."""
-    _ON_INTERRUPT.append(callback)
-    return lambda: _ON_INTERRUPT.remove(callback) if callback in _ON_INTERRUPT else None
+def interrupted_message(signum: int) -> str:
+    """The one line an interrupted command prints."""
+    name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
+    return f"emoflame: interrupted by {name}; unfinished outputs were removed, existing files are as they were"
 
 
 def discard_all() -> None:
@@ -490,24 +531,43 @@ def discard_all() -> None:
         transaction.discard()
 
 
+def take_back_signals() -> None:
+    """Inside :func:`interruptible`, make emoflame's SIGINT/SIGTERM handlers the process's again
+    after a library replaced them (``ray.init`` installs a SIGTERM handler that exits the driver
+    with nothing cleaned up, and a native one that aborts it)."""
+    import threading
+
+    if _STDERR is not None and threading.current_thread() is threading.main_thread():
+        for signum in _SIGNAL_NAMES:
+            signal.signal(signum, _on_signal)
+
+
+@contextmanager
+def signals_raise():
+    """Inside, SIGINT and SIGTERM raise :class:`Interrupted` instead of ending the process at
+    once: for a batch driver, which is plain Python and must stop its worker processes (or its Ray
+    tasks) on the way out. Blender code never runs here."""
+    global _RAISING
+    _RAISING += 1
+    try:
+        yield
+    finally:
+        _RAISING -= 1
+
+
 def _on_signal(signum, frame) -> None:
     global _PENDING_SIGNAL
     if _COMMITTING:  # the commit undoes its renames, then comes back here
         _PENDING_SIGNAL = signum
         return
     _PENDING_SIGNAL = None
-    for callback in list(_ON_INTERRUPT):
-        try:
-            callback()
-        except Exception:  # noqa: BLE001 - stopping, whatever a callback says
-            pass
+    if _RAISING:
+        raise Interrupted(signum)
     discard_all()
-    name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
     stream = _STDERR if _STDERR is not None else 2
     try:
         sys.stderr.flush()
-        os.write(stream, (("\n" if os.isatty(stream) else "") + f"emoflame: interrupted by {name}; unfinished "
-                          f"outputs were removed, existing files are as they were\n").encode())
+        os.write(stream, (("\n" if os.isatty(stream) else "") + interrupted_message(signum) + "\n").encode())
     except OSError:  # a closed stderr must not stop the exit
         pass
     # A hard exit: Blender calls Python from C (render handlers) and swallows exceptions there,

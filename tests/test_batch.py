@@ -154,3 +154,30 @@ def test_a_batch_on_a_local_ray_started_by_the_test(tmp_path, speech):
     for result in summary.results[:2]:
         assert all(Path(p).is_file() for p in result.outputs) and len(result.outputs) == 2
     assert [p.name for p in summary.report] == ["emoflame_batch_report.csv", "emoflame_batch_report.json"]
+
+
+def _dies_on_crash_lines(request, outputs):
+    """A take writer for the pool's own test: the process dies on a line whose audio is called
+    crash.wav (as a segfault in native code would); other lines get a stub file."""
+    import os
+
+    if request.audio.name == "crash.wav":
+        os._exit(9)
+    for output in request.outputs:
+        outputs.stage(output.path).write_text("stub")
+
+
+def test_a_worker_that_dies_is_replaced_its_line_retried_then_reported_and_the_batch_goes_on(tmp_path):
+    from emoflame.core.batch.job import Output, TakeRequest
+    from emoflame.core.batch.runner import MAX_RETRIES, LineJob, run_local
+
+    def job(line, audio):
+        request = TakeRequest(tmp_path / audio, (Output(tmp_path / f"{line}.npz", "clip"),))
+        return LineJob(line, str(line), request, "key", tmp_path / ".emoflame" / f"{line}.json")
+
+    results = {r.line: r for r in run_local([job(2, "crash.wav"), job(3, "fine.wav"), job(4, "fine.wav")],
+                                            _dies_on_crash_lines, workers=1)}
+    assert results[3].status == results[4].status == "done"
+    assert results[2].status == "failed"
+    assert f"the worker process died {MAX_RETRIES + 1} times on this line (exit code 9)" in results[2].error
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".emoflame", "3.npz", "4.npz"]

@@ -2,8 +2,6 @@
 Blender's own importers into a fresh scene, the Live Link Face CSV by its header, rows and known
 channel values, FLAME parameters by shape. One real take (arctic_a0007, 4 s, happy) feeds them."""
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 own, a real signal in the middle of a commit, and real SIGINT/SIGTERM sent to a real
 ``emoflame animate`` and ``emoflame batch`` at several points, with and without ``--force``."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -129,7 +130,7 @@ def run_batch(manifest: str | os.PathLike, out_dir: str | os.PathLike, write_tak
     """
     from tqdm import tqdm
 
-    from ..outputs import Transaction, output_path, write_error
+    from ..outputs import Transaction, output_path, signals_raise, write_error
 
     started = time.perf_counter()
     kinds = tuple(kinds)
@@ -153,19 +154,20 @@ def run_batch(manifest: str | os.PathLike, out_dir: str | os.PathLike, write_tak
             log.warning("%s", result.error)
     log.info("%d lines: %d to run, %d already done, %d that cannot run", len(lines), len(jobs),
              sum(r.status == SKIPPED for r in results), sum(r.status == FAILED for r in results))
-    with tqdm(total=len(lines), initial=len(results), desc="batch", unit="line", disable=not progress,
-              file=sys.stderr) as bar:
+    with signals_raise(), tqdm(total=len(lines), initial=len(results), desc="batch", unit="line",
+                               disable=not progress, file=sys.stderr) as bar:
         if ray is False:
             stream = run_local(jobs, write_take, workers=workers)
         else:
             from .ray_runner import run_ray
 
             stream = run_ray(jobs, write_take, address=ray or None, num_cpus=workers)
-        for result in stream:
-            results.append(result)
-            bar.update()
-            if result.status == FAILED:
-                log.warning("%s", result.error)
+        with closing(stream):  # an interruption here stops the workers now, not when the traceback goes
+            for result in stream:
+                results.append(result)
+                bar.update()
+                if result.status == FAILED:
+                    log.warning("%s", result.error)
     seconds = time.perf_counter() - started
     summary = {"manifest": str(Path(manifest).absolute()), "out_dir": str(out_dir), "version": version,
                "formats": list(kinds), "seconds": round(seconds, 2),

@@ -10,11 +10,12 @@ try) becomes that line's error: the driver never stops for one line. Ray is an o
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 from ..errors import SettingsError
 from .report import FAILED, LineResult
-from .runner import MAX_RETRIES, LineJob, TakeWriter, execute_line
+from .runner import MAX_RETRIES, LineJob, TakeWriter, execute_line, output_folders
 
 LOCAL = "local"
 """``--ray local``: start a Ray instance on this machine for the batch (and stop it after)."""
@@ -48,7 +49,7 @@ def run_ray(jobs: list[LineJob], write_take: TakeWriter, *, address: str | None 
         SettingsError: Ray is missing, or the cluster cannot be reached.
     """
     ray = import_ray()
-    from ..outputs import on_interrupt
+    from ..outputs import sweep_temporaries, take_back_signals
 
     started = False
     if not ray.is_initialized():
@@ -62,6 +63,7 @@ def run_ray(jobs: list[LineJob], write_take: TakeWriter, *, address: str | None 
             raise SettingsError(f"cannot reach the Ray cluster at {address or 'RAY_ADDRESS'} ({exc}); start it with "
                                 f"'ray start --head', or use --ray local") from None
         started = True
+        take_back_signals()  # Ray's own SIGTERM handler would abort the driver with nothing cleaned up
 
     @ray.remote(num_cpus=1, max_retries=MAX_RETRIES, max_calls=1)
     def run_line(job: LineJob) -> LineResult:
@@ -71,10 +73,14 @@ def run_ray(jobs: list[LineJob], write_take: TakeWriter, *, address: str | None 
             return execute_line(job, write_take)
 
     pending = {run_line.remote(job): job for job in jobs}
-    forget = on_interrupt(lambda: [ray.cancel(ref, force=True) for ref in list(pending)])
+    # Temporaries carry their writer's process id; only this machine's processes can be checked.
+    on_this_machine = address == LOCAL or (address is None and not os.environ.get("RAY_ADDRESS"))
+
     try:
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            take_back_signals()  # Ray installs its own again as it starts workers
+            # A timeout, so that the main thread comes back to Python, where signal handlers run.
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
                 job = pending.pop(ref)
                 try:
@@ -84,9 +90,13 @@ def run_ray(jobs: list[LineJob], write_take: TakeWriter, *, address: str | None 
                     yield LineResult(job.line, job.name, FAILED, 0.0, [],
                                      f"line {job.line}: Ray could not run it ({type(exc).__name__}: "
                                      f"{message[0] if message else 'no message'})")
-    finally:
-        forget()
-        for ref in pending:
-            ray.cancel(ref, force=True)
+    finally:  # also on core.outputs.Interrupted
+        if pending:
+            # A KeyboardInterrupt in each task: its handler removes its temporaries; then a moment.
+            for ref in pending:
+                ray.cancel(ref, force=False)
+            ray.wait(list(pending), num_returns=len(pending), timeout=10.0)
         if started:
             ray.shutdown()
+        if on_this_machine:
+            sweep_temporaries(output_folders(jobs))

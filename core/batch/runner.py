@@ -152,14 +152,13 @@ def run_local(jobs: list[LineJob], write_take: TakeWriter, *, workers: int) -> I
         write_take: picklable by reference (a module-level function).
         workers: processes, at least 1; each sets torch to ``cores // workers`` threads.
     """
-    from ..outputs import on_interrupt
+    from ..outputs import sweep_temporaries
 
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     queue = deque(jobs)
     attempts: dict[int, int] = {}
     pool: list[_Worker] = []
-    forget = on_interrupt(lambda: _stop(pool))
     try:
         for _ in range(min(workers, len(jobs))):
             pool.append(_Worker.start(context, write_take, threads))
@@ -191,9 +190,14 @@ def run_local(jobs: list[LineJob], write_take: TakeWriter, *, workers: int) -> I
                     continue
                 del busy[worker]
                 yield result
-    finally:
-        forget()
+    finally:  # also on core.outputs.Interrupted: the workers get SIGTERM and clean up after themselves
         _stop(pool)
+        sweep_temporaries(output_folders(jobs))
+
+
+def output_folders(jobs: list[LineJob]) -> set[Path]:
+    """Every folder the jobs write to (their outputs' and their sidecars')."""
+    return {Path(o.path).parent for job in jobs for o in job.request.outputs} | {job.sidecar.parent for job in jobs}
 
 
 class _Worker:
