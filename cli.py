@@ -116,7 +116,7 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     batch.add_argument("--ray", nargs="?", const=_RAY_AUTO, default=None, metavar="ADDRESS",
                        help="run the lines as Ray tasks: on the cluster at ADDRESS, on the one RAY_ADDRESS or "
                             "'ray start' made when no address is given, or on a new local one with 'local' "
-                            '(pip install "emoflame[ray]")')
+                            '(pip install "emoflame[ray]"); without an address, give it after the manifest')
     batch.set_defaults(run=run_batch_command)
     return parser
 
