@@ -73,25 +73,37 @@ def log_mel(samples: np.ndarray, fps: float, n_mels: int = N_MELS) -> np.ndarray
     window = np.zeros(N_FFT)
     start = (N_FFT - WINDOW) // 2
     window[start:start + WINDOW] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)
-    frames = centred_frames(samples, N_FFT)
-    mel = np.empty((len(frames), n_mels), np.float32)
-    for lo in range(0, len(frames), BLOCK):
-        power = np.abs(np.fft.rfft(frames[lo:lo + BLOCK] * window, axis=1)) ** 2
-        mel[lo:lo + BLOCK] = np.log(power @ filters + 1e-6)
+    mel = np.empty((_frame_count(len(samples), N_FFT), n_mels), np.float32)
+    for lo, frames in centred_frames(samples, N_FFT):
+        power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+        mel[lo:lo + len(frames)] = np.log(power @ filters + 1e-6)
     n = num_frames(len(samples) / SAMPLE_RATE, fps)
     return to_frame_grid(mel, n, fps)
 
 
-def centred_frames(samples: np.ndarray, length: int) -> np.ndarray:
-    """(1 + N // HOP, length) float64 view: frame j centred on sample j × HOP, zero-padded at the ends."""
-    padded = np.pad(np.asarray(samples, np.float64), length // 2)
-    return np.lib.stride_tricks.sliding_window_view(padded, length)[::HOP]
+def centred_frames(samples: np.ndarray, length: int, block: int = BLOCK):
+    """The ``length``-sample frames centred every 10 ms, zero-padded at the ends, :data:`BLOCK`
+    frames at a time: yields ``(index of the first frame, (m, length) float64 frames)``, frame j
+    centred on sample j × HOP, 1 + N // HOP frames in all. Only a block is ever in float64 (an
+    hour's recording in float64 at once took 0.46 GB, twice over)."""
+    half = length // 2
+    for lo in range(0, _frame_count(len(samples), length), block):
+        hi = min(_frame_count(len(samples), length), lo + block)
+        first, stop = lo * HOP - half, (hi - 1) * HOP - half + length  # the block's span, in samples
+        piece = np.zeros(stop - first, np.float64)
+        a, b = max(first, 0), min(stop, len(samples))
+        if b > a:
+            piece[a - first: b - first] = samples[a:b]
+        yield lo, np.lib.stride_tricks.sliding_window_view(piece, length)[::HOP]
+
+
+def _frame_count(n: int, length: int) -> int:
+    return len(range(0, n + 2 * (length // 2) - length + 1, HOP))
 
 
 def frame_rms(samples: np.ndarray) -> np.ndarray:
     """(1 + N // HOP,) float64 RMS of the WINDOW-sample frames centred every 10 ms."""
-    frames = centred_frames(samples, WINDOW)
-    return np.concatenate([np.sqrt(np.mean(frames[lo:lo + BLOCK] ** 2, axis=1)) for lo in range(0, len(frames), BLOCK)])
+    return np.concatenate([np.sqrt(np.mean(frames ** 2, axis=1)) for _, frames in centred_frames(samples, WINDOW)])
 
 
 def mel_filters(n_mels: int = N_MELS, fmin: float = 0.0, fmax: float = SAMPLE_RATE / 2) -> np.ndarray:
