@@ -82,7 +82,7 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     animate.add_argument("--emotion", default="neutral",
                          help=f"{', '.join(MEAD_EMOTIONS)} (or a synonym; default: neutral); with --engine "
                               "learned also free text such as 'quietly furious'")
-    animate.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
+    animate.add_argument("-o", "--output", action="append", required=True, metavar="OUT.blend",
                          help="a file to write, its format by suffix, repeatable: .blend (Blender scene), .glb/.gltf "
                               "(glTF: morph targets and their animation), .fbx, .usdc/.usda (USD blend shapes), "
                               ".csv (Live Link Face, for Unreal), .npz (FLAME parameters, needs --flame-model)")
