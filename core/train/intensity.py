@@ -58,7 +58,7 @@ def train(config_path: Path) -> dict:
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        history.append(float(out["loss"]))
+        history.append(out["loss"].item())
         if (step + 1) % tcfg.log_every == 0:
             log.info("step %d loss %.4f recon %.4f kl %.4f (%.1f steps/s)", step + 1, np.mean(history[-tcfg.log_every:]),
                      float(out["recon"]), float(out["kl"]), (step + 1 - start) / (time.time() - t0))
