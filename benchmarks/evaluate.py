@@ -1,11 +1,19 @@
 """Evaluate the learned method (Xu et al.) against baselines; prints the issue's tables.
 
-    python benchmarks/evaluate.py [--data ../shared/data] [--curves 2]
+    python benchmarks/evaluate.py [--data ../shared/data] [--curves 2] [--folder flame_assets]
+                                  [--only lipsync intensity range control mediapipe]
+
+``--folder`` reads P, M and T from another folder (e.g. the previous checkpoints, for a
+before/after comparison); ``--only`` runs some of the sections.
 
 1. Lip sync on the held-out FACEGOOD take (1114_3_16, never trained on), at 30 fps, on the
    default avatar: Pearson r of mouth opening (inner-lip landmark gap, mm) against the capture,
    and LVE (FaceFormer / CodeTalker: per frame the largest squared lip-vertex error, averaged;
-   mm²), for T, the phonetic engine and a loudness-only baseline.
+   mm²), for T as it comes, T with its range calibration, the learned engine with calibration
+   and the constraints of the phones (aligned to the automatic transcript, as the pipeline
+   finds them; on Mandarin these are English phones, so the figure says what the constraints
+   cost where the alignment is poor), the phonetic engine and a loudness-only baseline.
+   Range: percentiles of jawOpen, the lip channels and the inner-lip gap, T against the capture.
 2. Audio-to-intensity: Pearson r and RMSE of P's prediction against the held-out take's
    pseudo-intensity (loudness as the baseline).
 3. Intensity controllability (Xu et al. Table 3): target curves per emotion and recording;
@@ -42,7 +50,7 @@ from emoflame.core.emotion.facs import emotion_direction  # noqa: E402
 from emoflame.core.audio.speech import analyse_speech  # noqa: E402
 from emoflame.core.emotion.track import read_emotion_track  # noqa: E402
 from emoflame.core.emotion.vocabulary import MEAD_EMOTIONS  # noqa: E402
-from emoflame.core.expression.learned import LearnedEngine  # noqa: E402
+from emoflame.core.expression.learned import ASSETS, LearnedEngine  # noqa: E402
 from emoflame.core.expression.transformer import ExpressionTransformer, TransformerConfig  # noqa: E402
 from emoflame.core.intensity.learned import load_learned_intensity  # noqa: E402
 from emoflame.core.intensity.pseudo_labels import avatar_vertices, raw_intensity  # noqa: E402
@@ -94,6 +102,35 @@ def phonetic_weights(wav: Path, n: int) -> np.ndarray:
         if name in clip.channels:
             w[:m, k] = clip.channel(name)[:m]
     return w
+
+
+RANGE_CHANNELS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLowerDown_L", "mouthUpperUp_L",
+                  "mouthPress_L", "mouthRollLower", "mouthStretch_L", "mouthSmile_L")
+RANGE_PERCENTILES = (50, 90, 95, 99)
+
+
+def uncalibrated(engine: LearnedEngine) -> LearnedEngine:
+    """The same M and T without T's range calibration."""
+    meta = {k: v for k, v in engine.t_ckpt["meta"].items() if k != "calibration"}
+    return LearnedEngine(engine.adapter, engine.a_ckpt, engine.transformer, {**engine.t_ckpt, "meta": meta})
+
+
+def inner_gap_mm(avatar, weights) -> np.ndarray:
+    """(T,) inner-lip gap of the avatar (mean of landmarks 61-63 minus 65-67, vertical), mm."""
+    lmk = avatar.landmarks(avatar_vertices(weights, avatar))
+    return 1000 * (lmk[:, 61:64, 1].mean(axis=1) - lmk[:, 65:68, 1].mean(axis=1))
+
+
+def range_table(avatar, rows: dict[str, np.ndarray]) -> None:
+    """Percentiles of the range channels and of the inner-lip gap for each (T, 52) in ``rows``."""
+    print("| weights | " + " | ".join(f"{c} p{'/'.join(map(str, RANGE_PERCENTILES))}" for c in RANGE_CHANNELS)
+          + " | inner-lip gap mm p50/p95/p99 |")
+    print("|---" * (len(RANGE_CHANNELS) + 2) + "|")
+    for label, w in rows.items():
+        cells = ["/".join(f"{v:.2f}" for v in np.percentile(w[:, ARKIT_CHANNELS.index(c)], RANGE_PERCENTILES))
+                 for c in RANGE_CHANNELS]
+        gap = np.percentile(inner_gap_mm(avatar, w), (50, 95, 99))
+        print(f"| {label} | " + " | ".join(cells) + " | " + "/".join(f"{g:.1f}" for g in gap) + " |")
 
 
 def ablation_engine(mode: str) -> LearnedEngine:
@@ -199,9 +236,14 @@ def mediapipe_readback(engine, avatar, speech, task: Path, levels=(0.0, 0.33, 0.
     return out, misses
 
 
+SECTIONS = ("lipsync", "intensity", "range", "control", "mediapipe")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--folder", type=Path, default=ASSETS, help="the folder of P, M and T (default flame_assets)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--curves", type=int, default=2, help="target curves per emotion and recording (a ramp + random)")
     parser.add_argument("--english", type=int, default=2, help="English recordings used for Table 3 (0 = held-out take only)")
     args = parser.parse_args(argv)
@@ -209,8 +251,10 @@ def main(argv=None):
     import emoflame
 
     avatar = emoflame.default_avatar()
-    engine = LearnedEngine.load()
-    predictor = load_learned_intensity()
+    engine = LearnedEngine.load(folder=args.folder)
+    predictor = load_learned_intensity(folder=args.folder)
+    print(f"checkpoints: {args.folder} (front ends: P {predictor.ckpt['meta']['front_end']}, "
+          f"T {engine.t_ckpt['meta']['front_end']}; T calibrated on {len(engine.calibration.columns)} channels)\n")
     take = load_take(args.data / "facegood", HELD_OUT)
     held = analyse_speech(take.samples, FPS, phones=False)
     truth = take.weights * take.valid
@@ -221,58 +265,72 @@ def main(argv=None):
     t_gen = generate(engine, held, "neutral", np.zeros(len(intensity), np.float32))
     rtf = (time.time() - t0) / (len(take.samples) / 16000)
     m = min(n, len(t_gen))
-    print(f"## Lip sync on held-out take {HELD_OUT} ({m / FPS:.0f} s, Mandarin, 30 fps, default avatar)\n")
-    print("| method | mouth-opening r | LVE (mm²) |\n|---|---|---|")
-    wav = args.data / "facegood" / "wav" / f"{HELD_OUT}.wav"
-    for label, w in (("learned T (neutral)", t_gen[:m]), ("phonetic engine", phonetic_weights(wav, m)),
-                     ("loudness-only jawOpen", loudness_baseline(take.samples, m))):
-        r, lve = lip_metrics(avatar, w * take.valid, truth[:m])
-        print(f"| {label} | {r:.3f} | {lve:.2f} |")
+    if "lipsync" in args.only or "range" in args.only:
+        raw = generate(uncalibrated(engine), held, "neutral", np.zeros(held.num_frames, np.float32))[:m]
+        held_phones = analyse_speech(take.samples, FPS, phones=True)
+        constrained = generate(engine, held_phones, "neutral", np.zeros(held.num_frames, np.float32))[:m]
+    if "lipsync" in args.only:
+        print(f"## Lip sync on held-out take {HELD_OUT} ({m / FPS:.0f} s, Mandarin, 30 fps, default avatar)\n")
+        print("| method | mouth-opening r | LVE (mm²) |\n|---|---|---|")
+        wav = args.data / "facegood" / "wav" / f"{HELD_OUT}.wav"
+        for label, w in (("learned T (neutral, as it comes)", raw), ("learned T + range calibration", t_gen[:m]),
+                         (f"learned engine, calibrated + phones ({held_phones.phone_source})", constrained),
+                         ("phonetic engine", phonetic_weights(wav, m)),
+                         ("loudness-only jawOpen", loudness_baseline(take.samples, m))):
+            r, lve = lip_metrics(avatar, w * take.valid, truth[:m])
+            print(f"| {label} | {r:.3f} | {lve:.2f} |")
+    if "range" in args.only:
+        print(f"\n## Articulation range on {HELD_OUT} (percentiles; capture against T)\n")
+        range_table(avatar, {"capture": truth[:m], "T as it comes": raw * take.valid,
+                             "T + range calibration": t_gen[:m] * take.valid})
 
-    label = np.clip(intensity_label_raw(truth) / predictor.ckpt["meta"]["label_scale"], 0, 1)
-    draws = np.mean([predictor.predict(held, seed=s) for s in range(3)], axis=0)
-    loud = prosody(take.samples, FPS).loudness[:n]
-    from scipy.ndimage import uniform_filter1d
+    if "intensity" in args.only:
+        label = np.clip(intensity_label_raw(truth) / predictor.ckpt["meta"]["label_scale"], 0, 1)
+        draws = np.mean([predictor.predict(held, seed=s) for s in range(3)], axis=0)
+        loud = prosody(take.samples, FPS).loudness[:n]
+        from scipy.ndimage import uniform_filter1d
 
-    loud_s = uniform_filter1d(loud, 31)
-    print(f"\n## Audio-to-intensity on {HELD_OUT}\n")
-    print("| predictor | Pearson r | RMSE |\n|---|---|---|")
-    for name, pred in (("P, seed 0, T=0.667", intensity[:n]), ("P, mean of 3 seeds", draws[:n])):
-        print(f"| {name} | {pearson(pred, label[:len(pred)]):.3f} | {np.sqrt(np.mean((pred - label[:len(pred)]) ** 2)):.3f} |")
-    print(f"| smoothed loudness (baseline, r only) | {pearson(loud_s, label[:len(loud_s)]):.3f} | – |")
+        loud_s = uniform_filter1d(loud, 31)
+        print(f"\n## Audio-to-intensity on {HELD_OUT}\n")
+        print("| predictor | Pearson r | RMSE |\n|---|---|---|")
+        for name, pred in (("P, seed 0, T=0.667", intensity[:n]), ("P, mean of 3 seeds", draws[:n])):
+            print(f"| {name} | {pearson(pred, label[:len(pred)]):.3f} | {np.sqrt(np.mean((pred - label[:len(pred)]) ** 2)):.3f} |")
+        print(f"| smoothed loudness (baseline, r only) | {pearson(loud_s, label[:len(loud_s)]):.3f} | – |")
 
     recordings = [(HELD_OUT, held)]
     english = [args.data / "speech" / "arctic_a0007.wav"] + sorted((args.data / "speech").glob("asterisk-*.wav"))
     for path in english[: args.english]:
         recordings.append((path.name, analyse_speech(load_audio(path)[0], FPS, phones=False)))
-    engines = {"renorm": engine}
-    for mode in ("concat", "scale"):
-        try:
-            engines[mode] = ablation_engine(mode)
-        except Exception as exc:  # noqa: BLE001 — a missing ablation is reported, the rest still runs
-            print(f"(baseline {mode} unavailable: {exc})", file=sys.stderr)
-    rows = controllability(engines, avatar, recordings, args.curves)
-    names = ", ".join(r[0] for r in recordings)
-    print(f"\n## Intensity controllability (Table 3), 7 emotions × {args.curves} curves × {len(recordings)} recordings ({names})\n")
-    print("| intensity input | Intensity-L2 (RMSE) ↓ | Pearson r ↑ |\n|---|---|---|")
-    for k, label_ in (("interp", "interpolation with neutral"), ("concat", "concatenated scalar"),
-                      ("scale", "feature × scalar"), ("renorm", "re-normalization (ours)")):
-        if rows[k]:
+    if "control" in args.only:
+        engines = {"renorm": engine}
+        for mode in ("concat", "scale"):
+            try:
+                engines[mode] = ablation_engine(mode)
+            except Exception as exc:  # noqa: BLE001 — a missing ablation is reported, the rest still runs
+                print(f"(baseline {mode} unavailable: {exc})", file=sys.stderr)
+        rows = controllability(engines, avatar, recordings, args.curves)
+        names = ", ".join(r[0] for r in recordings)
+        print(f"\n## Intensity controllability (Table 3), 7 emotions × {args.curves} curves × {len(recordings)} recordings ({names})\n")
+        print("| intensity input | Intensity-L2 (RMSE) ↓ | Pearson r ↑ |\n|---|---|---|")
+        for k, label_ in (("interp", "interpolation with neutral"), ("concat", "concatenated scalar"),
+                          ("scale", "feature × scalar"), ("renorm", "re-normalization (ours)")):
+            if rows[k]:
+                a = np.array(rows[k])
+                print(f"| {label_} | {np.nanmean(a[:, 0]):.3f} | {np.nanmean(a[:, 1]):.3f} |")
+        print("\n## Frame-wise against constant intensity (Table 4)\n")
+        print("| intensity given | Intensity-L2 (RMSE) ↓ | Pearson r ↑ |\n|---|---|---|")
+        for k, label_ in (("constant", "constant (the curve's mean)"), ("renorm", "frame-wise")):
             a = np.array(rows[k])
             print(f"| {label_} | {np.nanmean(a[:, 0]):.3f} | {np.nanmean(a[:, 1]):.3f} |")
-    print("\n## Frame-wise against constant intensity (Table 4)\n")
-    print("| intensity given | Intensity-L2 (RMSE) ↓ | Pearson r ↑ |\n|---|---|---|")
-    for k, label_ in (("constant", "constant (the curve's mean)"), ("renorm", "frame-wise")):
-        a = np.array(rows[k])
-        print(f"| {label_} | {np.nanmean(a[:, 0]):.3f} | {np.nanmean(a[:, 1]):.3f} |")
-    readback, misses = mediapipe_readback(engine, avatar, recordings[1][1] if len(recordings) > 1 else held,
-                                          args.data / "models" / "face_landmarker.task")
-    print("\n## MediaPipe read-back of painted frames (mean score of the emotion's characteristic channels; "
-          f"3 frames of {recordings[1][0] if len(recordings) > 1 else HELD_OUT}, {misses} frames without a face)\n")
-    print("| emotion | channels | intensity 0 | 0.33 | 0.67 | 1.0 | rises (monotonic ±0.01) |\n|---|---|---|---|---|---|---|")
-    for emotion, (chans, sc) in readback.items():
-        rises = all(b >= a - 0.01 for a, b in zip(sc, sc[1:])) and sc[-1] > sc[0]  # monotonic within 0.01
-        print(f"| {emotion} | {', '.join(chans)} | " + " | ".join(f"{x:.3f}" for x in sc) + f" | {'yes' if rises else 'no'} |")
+    if "mediapipe" in args.only:
+        readback, misses = mediapipe_readback(engine, avatar, recordings[1][1] if len(recordings) > 1 else held,
+                                              args.data / "models" / "face_landmarker.task")
+        print("\n## MediaPipe read-back of painted frames (mean score of the emotion's characteristic channels; "
+              f"3 frames of {recordings[1][0] if len(recordings) > 1 else HELD_OUT}, {misses} frames without a face)\n")
+        print("| emotion | channels | intensity 0 | 0.33 | 0.67 | 1.0 | rises (monotonic ±0.01) |\n|---|---|---|---|---|---|---|")
+        for emotion, (chans, sc) in readback.items():
+            rises = all(b >= a - 0.01 for a, b in zip(sc, sc[1:])) and sc[-1] > sc[0]  # monotonic within 0.01
+            print(f"| {emotion} | {', '.join(chans)} | " + " | ".join(f"{x:.3f}" for x in sc) + f" | {'yes' if rises else 'no'} |")
     print(f"\n## Speed\n\nlearned engine (features + P + T) real-time factor on this CPU, 1 thread: {rtf:.3f}")
 
 

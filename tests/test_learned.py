@@ -179,25 +179,36 @@ def test_learned_lips_close_on_the_p_of_superlative(engine, arctic_auto, lip_gap
     assert lip_gap(generate(engine, unaligned, "neutral", np.zeros(n, np.float32))[0])[inside].max() > 1.5
 
 
-def test_learned_lips_rest_closed_in_a_pause(engine, arctic_auto, lip_gap):
+def test_learned_lips_rest_closed_in_a_pause(engine, arctic_auto, shared_data, lip_gap):
     n = arctic_auto.num_frames
     gap = lip_gap(generate(engine, arctic_auto, "neutral", np.zeros(n, np.float32))[0])
     assert gap[frames(arctic_auto, TRAILING_PAUSE)].max() <= 1.5
     assert gap[frames(arctic_auto, (0.0, 0.22))].max() <= 1.5  # the opening silence
     assert np.percentile(gap, 95) > 8.0  # and they open when the voice does
+    # "... dial 502 | to attempt ...": T alone keeps the mouth open through this pause
+    samples = load_audio(shared_data / "speech" / "asterisk-demo-instruct.wav")[0][160_000:232_000]
+    aligned = analyse_speech(samples, 25.0, phones=True)
+    pause = max((p for p in aligned.phones if p.name == "SIL"), key=lambda p: p.end - p.start)
+    assert aligned.phone_source == "aligned to the automatic transcript" and pause.end - pause.start >= 0.4
+    inside = frames(aligned, (pause.start + 0.15, pause.end - 0.15))
+    zeros = np.zeros(aligned.num_frames, np.float32)
+    assert lip_gap(generate(engine, aligned, "neutral", zeros)[0])[inside].max() <= 1.5
+    unaligned = analyse_speech(samples, 25.0, phones=False)
+    assert lip_gap(generate(engine, unaligned, "neutral", zeros)[0])[inside].max() > 1.5
 
 
 def test_a_malformed_calibration_is_refused():
     from emoflame.core.expression.learned import calibrate, read_calibration
 
-    good = {"channels": ["jawOpen"], "model": [[0.0, 0.2, 0.3]], "capture": [[0.0, 0.3, 0.5]]}
-    cal = read_calibration(good)
-    w = np.zeros((3, 52), np.float32)
-    w[:, CHANNEL_INDEX["jawOpen"]] = [0.1, 0.3, 0.4]
-    out = calibrate(w, cal)[:, CHANNEL_INDEX["jawOpen"]]
-    assert np.allclose(out, [0.15, 0.5, 0.6])  # above the last quantile values rise one for one
-    for bad in ({**good, "channels": ["jawShut"]}, {**good, "model": [[0.0, 0.3, 0.2]]},
-                {**good, "capture": [[0.0, float("nan"), 0.5]]}, {"channels": ["jawOpen"]}):
+    good = {"channels": ["jawOpen"], "scale": [1.5], "offset": [-0.05], "captured": ["jawOpen", "mouthFunnel"]}
+    w = np.full((3, 52), 0.2, np.float32)
+    w[:, CHANNEL_INDEX["jawOpen"]] = [0.02, 0.3, 0.8]
+    out = calibrate(w, read_calibration(good))
+    assert np.allclose(out[:, CHANNEL_INDEX["jawOpen"]], [0.0, 0.4, 1.0])
+    assert np.allclose(out[:, CHANNEL_INDEX["mouthFunnel"]], 0.2) and not out[:, CHANNEL_INDEX["cheekSquint_L"]].any()
+    assert np.array_equal(calibrate(w, read_calibration(None)), w)
+    for bad in ({**good, "channels": ["jawShut"]}, {**good, "scale": [0.5]}, {**good, "offset": [float("nan")]},
+                {**good, "scale": [1.5, 2.0]}, {"channels": ["jawOpen"]}, {**good, "captured": ["eyebrows"]}):
         with pytest.raises(ModelFileError, match="calibration"):
             read_calibration(bad)
 

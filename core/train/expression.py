@@ -8,8 +8,11 @@ Each window gets an emotion (the 8 MEAD emotions, neutral included), one of its 
 ``core.emotion.vocabulary`` (so M sees synonyms, and free text lands near them), a normal
 sample z and an intensity curve L. M(z, text) is re-normalized to t(L) per frame (neutral at the
 origin) and fed to T; the loss is L1 on the 52 channels plus L1 on their frame-to-frame velocity,
-plus the L2-norm penalty that keeps M(neutral) at the origin. ``intensity_mode`` trains the
-Table 3 baselines with the same data and steps.
+plus the L2-norm penalty that keeps M(neutral) at the origin, plus (``range_weight``) the L1
+between each window's sorted values per channel (:func:`range_loss`), which keeps T's peaks
+from shrinking to the median. ``intensity_mode`` trains the
+Table 3 baselines with the same data and steps. At the end, T's range calibration is fitted on
+the training takes (``core.train.calibration``) and stored in its checkpoint.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from ..emotion.facs import emotion_direction
 from ..emotion.text import text_encoder
 from ..emotion.vocabulary import MEAD_EMOTIONS, SYNONYMS
 from ..checkpoints import export_checkpoint
+from ..expression.learned import calibrate, read_calibration
 from ..expression.transformer import ExpressionTransformer, TransformerConfig
 from ..settings import Settings
 from .augment import emotional_targets, random_intensity_curves
+from .calibration import fit_calibration, neutral_predictions
 from .common import finish_run, load_config, log, resolve, resume_state, run_summary, run_training, save_state, start_run
 from .dataset import sample_windows
 
@@ -44,6 +49,7 @@ class ExpressionModels:
     transformer: dict = dataclasses.field(default_factory=dict)
     text_encoder: str = "minilm"
     velocity_weight: float = 0.5
+    range_weight: float = 0.0   # weight of range_loss (0: the per-frame L1 alone)
 
 
 def lip_sync_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -51,6 +57,17 @@ def lip_sync_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     jaw = CHANNEL_INDEX["jawOpen"]
     return {"jaw_open_r": float(np.corrcoef(pred[:, jaw], truth[:, jaw])[0, 1]),
             "mae_mouth": float(np.abs(pred - truth)[:, truth.std(0) > 0].mean())}
+
+
+def range_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between each channel's values sorted over the window: (B, W, C) → scalar.
+
+    The 1-D Wasserstein distance between the distributions of predicted and captured values per
+    window and channel: blind to timing (the per-frame L1 sees to that), it penalises a prediction
+    whose peaks fall short of the capture's, which per-frame L1 alone rewards wherever the audio
+    leaves the mouth shape uncertain (it predicts the median).
+    """
+    return (pred.sort(dim=1).values - target.sort(dim=1).values).abs().mean()
 
 
 def train(config_path: Path) -> dict:
@@ -101,30 +118,33 @@ def train(config_path: Path) -> dict:
         neutral_text = word_emb[neutral_id][:1].expand(tcfg.batch, -1)
         loss_neutral = adapter(z, neutral_text).pow(2).sum(-1).mean()
         loss = loss_pos + models.velocity_weight * loss_vel + NEUTRAL_PENALTY * loss_neutral
+        if models.range_weight:
+            loss = loss + models.range_weight * range_loss(pred, y)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        history.append(float(loss_pos))
+        history.append(loss_pos.item())
         if (step + 1) % tcfg.log_every == 0:
             log.info("step %d L1 %.4f vel %.4f neutral %.3f (%.2f steps/s)", step + 1, np.mean(history[-tcfg.log_every:]),
                      float(loss_vel), float(loss_neutral), (step + 1 - start) / (time.time() - t0))
         if (step + 1) % tcfg.save_every == 0:
             save_state(run_dir, step + 1, modules, opt)
     adapter.eval(); transformer.eval()
-    with torch.no_grad():
-        x = (torch.from_numpy(held.features).to(device) - mean_t) / std_t
-        zeros = torch.zeros(1, len(x), tcfg_model.emotion_dim + (tcfg_model.intensity_mode == "concat"), device=device)
-        pred = transformer(x[None], zeros, torch.ones(1, len(x), dtype=torch.bool, device=device))[0].clamp(0, 1).cpu().numpy()
-    metrics, common = run_summary(tcfg, takes, config_path, start, t0, history, lip_sync_metrics(pred, held.weights))
+    calibration = fit_calibration(*neutral_predictions(transformer, train_seqs, mean, std, device), held.valid)
+    pred = neutral_predictions(transformer, [held], mean, std, device)[0]
+    held_out = lip_sync_metrics(pred, held.weights)
+    held_out.update({f"{k}_calibrated": v for k, v in lip_sync_metrics(calibrate(pred, read_calibration(calibration)),
+                                                                       held.weights).items()})
+    metrics, common = run_summary(tcfg, takes, config_path, start, t0, history, held_out)
     common["augmentation"] = "core.train.augment"
     outputs = extra.get("outputs", {})
     if outputs:
         export_checkpoint(resolve(outputs["adapter"]), adapter, acfg, tcfg.steps, {
             **common, "text_encoder": encoder.name, "emotions": list(MEAD_EMOTIONS), "emotion_text_embeddings": canonical.tolist()})
         export_checkpoint(resolve(outputs["transformer"]), transformer, tcfg_model, tcfg.steps, {
-            **common, "feature_mean": mean.tolist(), "feature_std": std.tolist()})
+            **common, "feature_mean": mean.tolist(), "feature_std": std.tolist(), "calibration": calibration})
     return finish_run(run_dir, tcfg, modules, opt, metrics)
 
 
