@@ -23,7 +23,9 @@ from pathlib import Path
 
 log = logging.getLogger("emoflame")
 
-RENDER_ENGINES = ("workbench", "eevee", "cycles")
+RENDER_ENGINES = ("workbench", "eevee", "cycles", "portrait", "neural")
+"""Blender's engines render the avatar; ``portrait`` and ``neural`` render a photo (``--portrait``)."""
+PHOTO_ENGINES = ("portrait", "neural")
 EXIT_USER_ERROR = 2
 MAX_RESOLUTION = 8192
 _RAY_AUTO = "\0auto"  # --ray without an address
@@ -59,11 +61,18 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     take.add_argument("--transition", type=_transition, default=None, metavar="SECONDS",
                       help="with an emotion track (--emotion 'neutral@0,angry@2.5' or a time,emotion CSV): seconds "
                            "over which one emotion eases into the next, 0 to 10 (default: 0.3)")
-    take.add_argument("--render-engine", choices=RENDER_ENGINES, default="workbench",
-                      help="Blender engine for the video (default: workbench, fast on a CPU; cycles uses the "
-                           "materials and a light rig; eevee needs a GPU and is refused without one)")
-    take.add_argument("--resolution", type=_resolution, default=512, metavar="PIXELS",
-                      help="side of the square video frame (default: 512)")
+    take.add_argument("--render-engine", choices=RENDER_ENGINES, default=None,
+                      help="what renders the video: Blender's workbench (the default without --portrait; fast on "
+                           "a CPU), cycles (the materials and a light rig) or eevee (needs a GPU, refused without "
+                           "one) render the avatar; with --portrait, portrait (the default: the photo moved by the "
+                           "avatar's 3D motion, no download) or neural (LivePortrait's networks, weights from "
+                           "$EMOFLAME_LIVEPORTRAIT, a GPU job)")
+    take.add_argument("--portrait", nargs="?", const="default", default=None, metavar="PHOTO",
+                      help="render the video from this photo (PNG or JPEG, one face from the front) instead of the "
+                           "avatar; without a file, the shipped neutral portrait (Grace Hopper, public domain)")
+    take.add_argument("--resolution", type=_resolution, default=None, metavar="PIXELS",
+                      help="the video's side: the square avatar frame (default: 512) or the portrait's longer side "
+                           "(default: the photo's size)")
     take.add_argument("--flame-model", metavar="MODEL.pkl",
                       help="your FLAME model file (generic_model.pkl, flame2023.pkl): animate that head, rigged as "
                            "the MPI FLAME add-on does (Exp keys, jaw bone), instead of the default avatar; needed "
@@ -82,7 +91,7 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     animate.add_argument("--emotion", default="neutral",
                          help=f"{', '.join(MEAD_EMOTIONS)} (or a synonym; default: neutral); with --engine "
                               "learned also free text such as 'quietly furious'")
-    animate.add_argument("-o", "--output", action="append", required=True, metavar="OUT.blend",
+    animate.add_argument("-o", "--output", action="append", default=[], metavar="OUT.blend",
                          help="a file to write, its format by suffix, repeatable: .blend (Blender scene), .glb/.gltf "
                               "(glTF: morph targets and their animation), .fbx, .usdc/.usda (USD blend shapes), "
                               ".csv (Live Link Face, for Unreal), .npz (FLAME parameters, needs --flame-model)")
@@ -125,7 +134,10 @@ def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
     """Entry point of the ``emoflame`` console script; returns the exit code."""
     args = build_parser(prog).parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="emoflame: %(message)s", stream=sys.stderr)
+    # The libraries' own INFO lines (Whisper's VAD, ...) stay out unless --debug.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="emoflame: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("emoflame").setLevel(level)
     if args.quiet:
         _silence_library_progress_bars()
     from .core.errors import EmoflameError
@@ -152,14 +164,18 @@ def run_animate(args: argparse.Namespace) -> int:
     """``emoflame animate``: check every output before any work, make the take, then rename every
     output into place at once and print the paths."""
     from .core.batch.job import TakeRequest
+    from .core.errors import SettingsError
     from .core.outputs import Transaction, user_path
 
+    if not args.output and not args.render and not args.clip:
+        raise SettingsError("nothing to write: give -o OUT.blend (or .glb, .fbx, .usdc, .csv), --render OUT.mp4 "
+                            "or --clip OUT.npz")
     request = TakeRequest(
         audio=user_path(args.audio), outputs=tuple(_animate_outputs(args)), emotion=args.emotion,
         intensity=parse_intensity(args.intensity), transcript=args.transcript, fps=args.fps, seed=args.seed,
         engine=args.engine, head_motion=args.head_motion == "on", transition=args.transition,
-        flame_model=_flame_model(args.flame_model), render_engine=args.render_engine, resolution=args.resolution,
-        progress=not args.quiet)
+        flame_model=_flame_model(args.flame_model), render_engine=_render_engine(args), resolution=args.resolution,
+        portrait=_portrait(args.portrait), progress=not args.quiet)
     _check_request(request)
     with Transaction(force=args.force) as outputs:
         outputs.check([o.path for o in request.outputs], inputs=request.inputs())
@@ -192,6 +208,40 @@ def _animate_outputs(args: argparse.Namespace) -> list:
     if args.render is not None:
         outputs.append(Output(_with_suffix(output_path(args.render), (".mp4",), "--render"), "mp4"))
     return outputs
+
+
+def _render_engine(args: argparse.Namespace) -> str:
+    """``--render-engine`` with its default: portrait with ``--portrait``, else workbench.
+
+    Raises:
+        SettingsError: a photo engine without a photo, or a Blender engine with one.
+    """
+    from .core.errors import SettingsError
+
+    engine = args.render_engine or ("portrait" if args.portrait else "workbench")
+    if engine in PHOTO_ENGINES and not args.portrait:
+        raise SettingsError(f"--render-engine {engine} renders a photo: add --portrait PHOTO (or --portrait alone "
+                            "for the shipped portrait)")
+    if args.portrait and engine not in PHOTO_ENGINES:
+        raise SettingsError(f"--portrait renders with --render-engine portrait or neural, not {engine}")
+    return engine
+
+
+def _portrait(text: str | None):
+    """``--portrait``: "default", or the photo's absolute path.
+
+    Raises:
+        PortraitError: the photo does not exist.
+    """
+    if text is None or text == "default":
+        return text
+    from .core.errors import PortraitError
+    from .core.outputs import user_path
+
+    path = user_path(text)
+    if not path.is_file():
+        raise PortraitError(f"portrait photo not found: {text}; give a PNG or JPEG with one face seen from the front")
+    return path
 
 
 def _kind_of(path: Path) -> str | None:
@@ -239,7 +289,7 @@ def _check_request(request) -> None:
     if "flame" in kinds and request.flame_model is None:
         raise ModelFileError("a .npz output holds FLAME parameters and needs your FLAME model: add --flame-model "
                              "generic_model.pkl (from https://flame.is.tue.mpg.de); the AnimationClip itself is --clip")
-    if "mp4" in kinds:
+    if "mp4" in kinds and request.render_engine not in PHOTO_ENGINES:
         from .renderers.blender_video import check_engine
 
         check_engine(request.render_engine)
@@ -268,6 +318,12 @@ def write_take(request, outputs) -> object:
     from .core.pipeline import animate
 
     progress = request.progress
+    model = None
+    if request.flame_model is not None:  # a broken model file fails before the audio work
+        from .core.exports import load_model
+
+        model = load_model(request.flame_model)
+    animator = _photo_renderer(request) if "mp4" in {o.kind for o in request.outputs} else None
     log.info("animating %s as %s", request.audio, request.emotion)
     start = time.perf_counter()
     clip = animate(str(request.audio), emotion=request.emotion, intensity=request.intensity,
@@ -287,9 +343,12 @@ def write_take(request, outputs) -> object:
         elif output.kind == "flame":
             from .core.exports import flame_params, load_model
 
-            model = load_model(request.flame_model)
-            _stage_file(outputs, output.path, lambda temporary: flame_params.write(clip, temporary, model))
-    if not SCENE_KINDS & set(kinds):
+            _stage_file(outputs, output.path, lambda temporary: flame_params.write(clip, temporary, load_model(model)))
+        elif output.kind == "mp4" and animator is not None:
+            log.info("rendering the portrait with %s", request.render_engine)
+            _stage_file(outputs, output.path, lambda temporary: animator(clip, temporary))
+    scene_kinds = SCENE_KINDS - ({"mp4"} if animator is not None else set())
+    if not scene_kinds & set(kinds):
         return clip
 
     from tqdm import tqdm
@@ -303,11 +362,12 @@ def write_take(request, outputs) -> object:
     files = [o for o in request.outputs if o.kind in SCENE_KINDS - {"mp4"}]
     with tqdm(total=2 + len(files), desc="scene", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("avatar and take")
-        scene, face, landmarks = build_scene(clip, flame_model=request.flame_model)
+        scene, face, landmarks = build_scene(clip, flame_model=model)
         bar.update()
         bar.set_postfix_str("camera and render settings")
         # Configured even without a video, so Render Animation in the saved file gives it.
-        configure_render(scene, engine=request.render_engine, resolution=request.resolution)
+        configure_render(scene, engine="workbench" if animator is not None else request.render_engine,
+                         resolution=request.resolution or DEFAULT_RESOLUTION)
         frame_face(scene, face, landmarks)
         show_face_in_viewports()
         bar.update()
@@ -322,12 +382,39 @@ def write_take(request, outputs) -> object:
             bar.update()
     log.info("wrote %s in %.1f s", ", ".join(o.path.name for o in files) or "the scene", time.perf_counter() - start)
     for output in request.outputs:
-        if output.kind == "mp4":
+        if output.kind == "mp4" and animator is None:
             log.info("rendering %d frames with %s", scene.frame_end - scene.frame_start + 1, request.render_engine)
             start = time.perf_counter()
             render_video(scene, output.path, progress=progress, outputs=outputs)
             log.info("rendered %s in %.1f s", output.path.name, time.perf_counter() - start)
     return clip
+
+
+DEFAULT_RESOLUTION = 512
+"""The avatar video's side in pixels when no --resolution is given."""
+
+
+def _photo_renderer(request):
+    """For a photo engine, ``render(clip, path)`` writing the portrait video (the photo checked now,
+    before the audio work); None for Blender's engines.
+
+    Raises:
+        PortraitError: the photo has no face, several faces, a tiny face or a profile view.
+        ModelFileError: ``neural`` without LivePortrait's weights.
+    """
+    if request.render_engine not in PHOTO_ENGINES:
+        return None
+    photo = None if request.portrait in (None, "default") else str(request.portrait)
+    if request.render_engine == "portrait":
+        from .renderers.portrait import PortraitAnimator, render_portrait
+        from .renderers.portrait.render import load_photo
+
+        PortraitAnimator(load_photo(photo, request.resolution)).close()  # a bad photo fails now, at once
+        return lambda clip, path: render_portrait(clip, photo, path, resolution=request.resolution, force=True,
+                                                  progress=request.progress)
+    from .renderers.neural.render import render_neural
+
+    return render_neural(photo, resolution=request.resolution, progress=request.progress)
 
 
 def _stage_file(outputs, target: Path, write) -> None:
@@ -363,11 +450,12 @@ def run_batch_command(args: argparse.Namespace) -> int:
     template = TakeRequest(audio=Path(), outputs=(), fps=args.fps, seed=args.seed, engine=args.engine,
                            head_motion=args.head_motion == "on", transition=args.transition,
                            flame_model=_flame_model(args.flame_model),
-                           render_engine=args.render_engine, resolution=args.resolution, progress=False)
-    if "mp4" in kinds:
+                           render_engine=_render_engine(args), resolution=args.resolution,
+                           portrait=_portrait(args.portrait), progress=False)
+    if "mp4" in kinds and template.render_engine not in PHOTO_ENGINES:
         from .renderers.blender_video import check_engine
 
-        check_engine(args.render_engine)
+        check_engine(template.render_engine)
     ray = False if args.ray is None else (None if args.ray == _RAY_AUTO else args.ray)
     summary = run_batch(args.manifest, args.out_dir, write_take, template=template, kinds=kinds,
                         workers=args.workers, ray=ray, force=args.force, version=__version__,

@@ -6,12 +6,13 @@ when Generate starts, so enabling the extension is instant.
 
 import bpy
 
-from . import command, generate, operators, panel, preferences, properties
+from . import command, exports, generate, operators, panel, preferences, properties
 
 classes = (
     preferences.EmoflamePreferences,
     *properties.classes,
     *operators.classes,
+    *exports.classes,
     *panel.classes,
 )
 

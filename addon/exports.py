@@ -261,8 +261,8 @@ def _write(writer, outputs: Transaction, path: Path) -> None:
 def clip_from_take(obj, scene):
     """An AnimationClip read back from the take on ``obj``'s shape keys: one frame per scene frame
     of the take's range, the channels its ARKit-named keys carry (``mouthSmile_L`` or
-    ``mouthSmileLeft`` spellings), the scene's frame rate. The head's motion is not read (a still
-    head in the Live Link CSV).
+    ``mouthSmileLeft`` spellings), the scene's frame rate, the recording the take was made from,
+    and the head's motion where the rig has a head bone (its rotation taken back to FLAME's frame).
 
     Raises:
         RigError: no shape-key take, or no ARKit-named keys (an MPI rig's Exp keys have no Live
@@ -292,9 +292,33 @@ def clip_from_take(obj, scene):
     fps = scene.render.fps / scene.render.fps_base
     weights = np.array([[curve.evaluate(float(f)) for curve in curves.values()] for f in frames], np.float32)
     return AnimationClip(fps=fps, intensity=np.zeros(len(frames), np.float32), emotion_latent=np.zeros((len(frames), 0)),
-                         weights=weights, channels=tuple(curves),
+                         weights=weights, channels=tuple(curves), head_pose=_head_pose(obj, scene, frames),
                          emotion=str(data.action.get("emoflame_emotion", "neutral")),
+                         audio_path=str(data.action.get("emoflame_audio", "")),
                          audio_offset=max(0.0, (first - scene.frame_start) / fps))
+
+
+def _head_pose(obj, scene, frames):
+    """(T, 3) axis-angle radians of the head bone on ``frames``, in FLAME's frame, or None."""
+    import numpy as np
+
+    from ..core.flame.geometry import matrix_to_axis_angle
+    from . import rigs
+
+    info = rigs.describe_target(obj)
+    if not info.head_bone:
+        return None
+    rest = rigs.prepare_target(info).bones[info.head_bone].rest_in_flame  # (3, 3) bone axes in FLAME's frame
+    bone = info.armature.pose.bones[info.head_bone]
+    current = scene.frame_current
+    local = []
+    try:
+        for frame in frames:
+            scene.frame_set(int(frame))
+            local.append(np.array(bone.matrix_basis.to_3x3()))
+    finally:
+        scene.frame_set(current)
+    return matrix_to_axis_angle(rest @ np.array(local) @ rest.T).astype(np.float32)
 
 
 class EMOFLAME_OT_export_take(bpy.types.Operator):
@@ -363,4 +387,35 @@ def _face_of(obj):
     raise RigError(f"{obj.name!r} is not a face mesh: select the animated head, then Export Take")
 
 
-classes = (EMOFLAME_OT_export_take,)
+class EMOFLAME_OT_render_portrait(bpy.types.Operator):
+    """Render the active object's take onto a portrait photo: a photoreal MP4 with the sound"""
+
+    bl_idname = "emoflame.render_portrait"
+    bl_label = "Render onto Photo…"
+    bl_options = {"REGISTER"}
+
+    photo: StringProperty(name="Photo", subtype="FILE_PATH", description="A PNG or JPEG with one face seen from "
+                          "the front; empty for the shipped neutral portrait")
+    filepath: StringProperty(name="Video", subtype="FILE_PATH", description="The .mp4 to write")
+    filter_glob: StringProperty(default="*.mp4", options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        from ..renderers.portrait import render_portrait
+
+        try:
+            clip = clip_from_take(_face_of(context.active_object), context.scene)
+            path = output_path(Path(bpy.path.abspath(self.filepath)).with_suffix(".mp4"))
+            photo = bpy.path.abspath(self.photo) if self.photo else None
+            render_portrait(clip, photo, path, force=True, progress=False)  # the file browser asked first
+        except EmoflameError as exc:
+            self.report({"ERROR"}, f"emoflame: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"emoflame: rendered {path.name}")
+        return {"FINISHED"}
+
+
+classes = (EMOFLAME_OT_export_take, EMOFLAME_OT_render_portrait)

@@ -77,6 +77,9 @@ class EMOFLAME_PT_main(bpy.types.Panel):
             layout.operator("emoflame.cancel", icon="CANCEL")
         else:
             layout.operator("emoflame.generate", icon="PLAY")
+        row = layout.row(align=True)
+        row.operator("emoflame.export_take", icon="EXPORT")
+        row.operator("emoflame.render_portrait", icon="IMAGE_DATA")
         layout.operator("emoflame.clear_takes", icon="TRASH").scope = "TARGET"
 
 

@@ -6,8 +6,6 @@ so nothing of a previous clip remains.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 
 from ..core.flame.avatar import default_avatar
@@ -17,10 +15,11 @@ from .blend_file import set_scene_timing
 from .sound import add_sound_strip
 
 
-def build_scene(clip, flame_model: Path | None = None):
+def build_scene(clip, flame_model=None):
     """Empty the Blender session and build the scene for ``clip``.
 
-    The default avatar (shape keys and a head rig), or, with ``flame_model``, that FLAME model as
+    The default avatar (shape keys and a head rig), or, with ``flame_model`` (a model file's path
+    or a loaded ``core.flame.model.FLAME``), that FLAME model as
     an MPI-style rig (Exp and Pose keys, neck, jaw and eye bones); the take written by
     ``addon.rigs`` as new Actions (shape keys, and the bones: the head's motion, an MPI rig's jaw
     and eyes). Then the recording as a sound strip on frame 1, the frame rate and range.
@@ -38,9 +37,9 @@ def build_scene(clip, flame_model: Path | None = None):
         face = add_avatar_object(avatar)
         landmarks = avatar.landmarks(avatar.vertices)
     else:
-        from ..core.flame.model import load_flame_model  # torch, only for a user's model
+        from ..core.exports import load_model  # torch, only for a user's model
 
-        model = load_flame_model(flame_model)
+        model = load_model(flame_model)
         face = add_flame_object(model)
         landmarks = avatar.landmarks(model.v_template.numpy())
     rigs.write_take(rigs.prepare_target(rigs.describe_target(face), avatar), clip)

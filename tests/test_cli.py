@@ -170,7 +170,7 @@ def test_help_is_instant_and_imports_nothing_heavy():
             "try:\n    main(['animate', '--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('torch', 'bpy', 'numpy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert "--render-engine {workbench,eevee,cycles}" in result.stdout
+    assert "--render-engine {workbench,eevee,cycles,portrait,neural}" in result.stdout and "--portrait" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -188,7 +188,7 @@ def _one_error_line(capsys) -> str:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["animate"], "the following arguments are required: audio, -o/--output (see emoflame animate --help)"),
+    (["animate"], "the following arguments are required: audio (see emoflame animate --help)"),
     (["animate", "x.wav", "-o", "x.blend", "--fps", "1e-300"], "argument --fps: '1e-300' is not a frame rate"),
     (["animate", "x.wav", "-o", "x.blend", "--fps", "nan"], "give a number from 1 to 240"),
     (["animate", "x.wav", "-o", "x.blend", "--seed", "-1"], "argument --seed: the seed is '-1'; give a whole number"),
@@ -203,6 +203,15 @@ def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
         main(argv)
     assert stop.value.code == 2
     assert message in _one_error_line(capsys)
+
+
+def test_a_take_with_nothing_to_write_or_a_photo_engine_without_a_photo_is_refused(speech, capsys):
+    assert main(["animate", str(speech)]) == 2
+    assert "nothing to write: give -o OUT.blend" in _one_error_line(capsys)
+    assert main(["animate", str(speech), "--render-engine", "portrait", "--render", "x.mp4"]) == 2
+    assert "renders a photo: add --portrait PHOTO" in _one_error_line(capsys)
+    assert main(["animate", str(speech), "--portrait", str(speech), "--render", "x.mp4"]) == 2
+    assert "is not an image" in _one_error_line(capsys)
 
 
 def test_an_output_that_names_an_input_is_refused_and_nothing_is_written(speech, tmp_path, capsys):
@@ -339,3 +348,17 @@ def test_exports_by_suffix_are_printed_in_the_order_given(speech, tmp_path):
     assert result.stdout.splitlines() == [str(o) for o in outs]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(o.name for o in outs)
     assert result.stderr == ""  # -q: nothing but warnings, and there are none
+
+
+def test_a_portrait_video_alone(speech, tmp_path, capsys):
+    """--portrait without -o: only the video, rendered from the shipped neutral portrait."""
+    import av
+
+    out = tmp_path / "portrait.mp4"
+    assert main(["animate", str(speech), "--emotion", "happy", "--portrait", "--render", str(out),
+                 "--resolution", "256", "-q"]) == 0
+    assert capsys.readouterr().out.split() == [str(out)] and sorted(tmp_path.iterdir()) == [out]
+    with av.open(str(out)) as video:
+        stream = video.streams.video[0]
+        assert max(stream.width, stream.height) == 256 and len(video.streams.audio) == 1
+        assert sum(1 for _ in video.decode(stream)) == 100

@@ -39,7 +39,9 @@ class TakeRequest:
         fps, seed, engine, head_motion: as ``core.pipeline.animate``.
         transition: seconds one emotion of a track eases into the next, or None for animate's default.
         flame_model: a user's FLAME model file, or None for the default avatar.
-        render_engine, resolution: for an ``mp4`` output (``renderers.blender_video``).
+        render_engine, resolution: for an ``mp4`` output (Blender's engines, or ``portrait`` /
+            ``neural`` from ``portrait``); resolution None for the engine's default.
+        portrait: the photo a photo engine animates (a path), "default" for the shipped one, or None.
         progress: show progress bars on stderr.
     """
 
@@ -55,7 +57,8 @@ class TakeRequest:
     transition: float | None = None
     flame_model: Path | None = None
     render_engine: str = "workbench"
-    resolution: int = 512
+    resolution: int | None = None
+    portrait: Path | str | None = None
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -63,6 +66,7 @@ class TakeRequest:
         """The files this take reads, which no output may overwrite: the audio, the FLAME model,
         and the transcript, intensity curve or emotion track where they name an existing file."""
         found = [Path(self.audio)] + ([Path(self.flame_model)] if self.flame_model else [])
+        found += [Path(self.portrait)] if self.portrait not in (None, "default") else []
         for value in (self.transcript, self.intensity, self.emotion):
             if isinstance(value, (str, os.PathLike)) and str(value).strip() and len(str(value)) < 4096:
                 try:
@@ -78,7 +82,7 @@ class TakeRequest:
         return {
             "emotion": self.emotion, "intensity": self.intensity, "transcript": self.transcript, "fps": self.fps,
             "seed": str(self.seed), "engine": self.engine, "head_motion": self.head_motion, "transition": self.transition,
-            "render_engine": self.render_engine, "resolution": self.resolution,
+            "render_engine": self.render_engine, "resolution": self.resolution, "portrait": str(self.portrait),
             "outputs": sorted(o.kind for o in self.outputs), **self.extra,
         }
 

@@ -153,3 +153,32 @@ class NeuralRenderer:
             images = (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             for image in images:
                 yield prepared.paste(image) if paste_back else image
+
+
+def render_neural(photo=None, *, resolution: int | None = None, weights=None, progress: bool = True):
+    """Prepare the neural renderer for one photo now (weights loaded, the face found) and return
+    ``render(clip, out) -> Path``, which writes the clip's MP4 (H.264 + AAC, through
+    ``renderers.video_file.write_mp4``): the command line's ``--render-engine neural``.
+
+    Args:
+        photo: a path, an RGB array, or None for the portrait animator's shipped portrait.
+        resolution: the video's longer side (the photo is scaled to it), or None for its size.
+        weights: LivePortrait's weights folder, or None for ``$EMOFLAME_LIVEPORTRAIT``.
+        progress: show a progress bar while encoding.
+
+    Raises:
+        ModelFileError: the weights are missing (the message names the files and the folder).
+        PortraitError: the photo has no face, several faces, a tiny face or a profile view.
+    """
+    from ..portrait.render import load_photo
+    from ..video_file import write_mp4
+
+    image = load_photo(photo, resolution)
+    renderer = NeuralRenderer(weights)
+    renderer.landmarks(image)  # a photo that cannot be animated fails before the take is made
+
+    def render(clip, out):
+        return write_mp4(renderer.frames(clip, image), clip.fps, out, audio_path=clip.audio_path or None,
+                         audio_offset=clip.audio_offset, force=True, progress=progress, total=clip.num_frames)
+
+    return render

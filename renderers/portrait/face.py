@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ...core.errors import PortraitError
+from ...core.outputs import native_stderr_held
 
+log = logging.getLogger(__name__)
 MODEL = Path(__file__).resolve().with_name("face_landmarker.task")
 
 MIN_EYE_SPAN_PX = 40.0
@@ -110,7 +113,13 @@ class FaceReader:
             running_mode=mp.tasks.vision.RunningMode.IMAGE, num_faces=num_faces,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
         self._mp = mp
-        self._landmarker = mp.tasks.vision.FaceLandmarker.create_from_options(options)
+        # MediaPipe's C++ logging prints its start-up chatter to file descriptor 2 before it can
+        # be configured: held, and logged at debug level, so the command's stderr keeps one line
+        # per problem.
+        with native_stderr_held() as held:
+            self._landmarker = mp.tasks.vision.FaceLandmarker.create_from_options(options)
+        if held.text.strip():
+            log.debug("mediapipe: %s", held.text.strip())
 
     def __enter__(self) -> "FaceReader":
         return self

@@ -57,7 +57,7 @@ def render_portrait(clip, photo, out: str | os.PathLike, *, resolution: int | No
     if clip.audio_path and not Path(clip.audio_path).is_file():
         raise AudioError(f"the clip's recording {clip.audio_path} is gone; put it back or set clip.audio_path = '' "
                          "for a silent video")
-    image = _scaled(check_photo(DEFAULT_PORTRAIT if photo is None else photo), resolution)
+    image = load_photo(photo, resolution)
     animator = PortraitAnimator(image)
     try:
         return write_mp4(animator.frames(clip), clip.fps, out, audio_path=clip.audio_path or None,
@@ -66,8 +66,14 @@ def render_portrait(clip, photo, out: str | os.PathLike, *, resolution: int | No
         animator.close()
 
 
-def _scaled(photo: np.ndarray, resolution: int | None) -> np.ndarray:
-    """The photo with its longer side ``resolution`` pixels (area-averaged down, cubic up)."""
+def load_photo(photo, resolution: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: the photo (a path, an array, or None for :data:`DEFAULT_PORTRAIT`) with
+    its longer side ``resolution`` pixels (area-averaged down, cubic up; None keeps its size).
+
+    Raises:
+        PortraitError: not an image. SettingsError: a resolution outside [64, 4096].
+    """
+    photo = check_photo(DEFAULT_PORTRAIT if photo is None else photo)
     if resolution is None:
         return photo
     import cv2
