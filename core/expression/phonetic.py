@@ -253,6 +253,7 @@ _CLOSING = np.array([CHANNEL_INDEX[c] for c in V.LIP_CLOSING])
 # those that push them together, and the nose wrinkler (AU9), whose levator also lifts the
 # upper lip (3 mm at disgust's grade on the default avatar).
 _AT_CLOSURE = np.array([CHANNEL_INDEX[c] for c in V.LIP_OPENING + V.LIP_CLOSING + ("noseSneer_L", "noseSneer_R")])
+_BROW_DOWN = np.array([CHANNEL_INDEX[c] for c in ("browDown_L", "browDown_R")])
 _SPREADING = np.array([CHANNEL_INDEX[c] for c in ("mouthSmile_L", "mouthSmile_R", "mouthStretch_L",
                                                    "mouthStretch_R", "mouthDimple_L", "mouthDimple_R")])
 
@@ -266,7 +267,10 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray, fps: float
     yield, so a happy "m" still closes and an angry one does not crush the lips into each other;
     on rounded vowels its spreading (smile, stretch, dimple) yields to the pucker (not at a
     closure, where the lips are shut and the smile is what shows); and its lip press yields while
-    the jaw is open for a vowel. The yielding and the visemes can change faster
+    the jaw is open for a vowel. Everything else of the emotion (brows, lids, cheeks, the lip
+    corners' smile or frown, the nose) holds through speech and pauses alike, and the prosodic
+    brow raises yield where the emotion lowers the brows (an angry accent does not lift them
+    into a worried look). The yielding and the visemes can change faster
     than a mouth moves (a smile giving way to a pucker in one frame): :func:`limit_speed` ramps
     every such step, keeping the closures' frames as they are.
 
@@ -285,6 +289,8 @@ def combine(mouth: MouthTrack, emotion: np.ndarray, face: np.ndarray, fps: float
     emotion[:, _SPREADING] *= 1 - 0.9 * (mouth.rounding * (1 - mouth.closure))[:, None]
     openness = np.clip(mouth.weights[:, CHANNEL_INDEX["jawOpen"]] / OPEN_JAW, 0, 1)
     emotion[:, _CLOSING] *= 1 - openness[:, None]
+    # a lowered brow (anger, disgust) is not lifted on the pitch accents
+    face = face * (1 - np.clip(emotion[:, _BROW_DOWN].max(axis=1), 0, 1))[:, None]
     weights = np.clip(mouth.weights + emotion + face, 0.0, 1.0)
     return limit_speed(weights, fps, hold=mouth.closure >= 1.0 - 1e-6)
 
