@@ -6,9 +6,9 @@ import importlib.util
 import os
 from pathlib import Path
 
-import librosa
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.signal
 
 from emoflame.core.audio.effort import vocal_effort
@@ -148,7 +148,7 @@ def test_gain_does_not_change_the_animation(arctic, congrats, bench, rig, shared
 
 def whispered(samples: np.ndarray, seed: int = 0) -> np.ndarray:
     """The same recording with its voicing replaced by noise: LPC resynthesis (order 16, 25 ms
-    frames, 50 % overlap) of each frame's spectral envelope excited by white noise of the
+    frames, 50 % overlap, autocorrelation method) of each frame's spectral envelope excited by white noise of the
     residual's level, as a whisper keeps the vocal tract's filter and loses the voice."""
     rng = np.random.default_rng(seed)
     n, hop = 400, 200
@@ -158,7 +158,8 @@ def whispered(samples: np.ndarray, seed: int = 0) -> np.ndarray:
         frame = samples[start : start + n].astype(np.float64) * window
         if np.abs(frame).max() < 1e-6:
             continue
-        coeffs = librosa.lpc(frame, order=16)
+        r = np.correlate(frame, frame, 'full')[n - 1 : n + 16]  # autocorrelation method (Levinson)
+        coeffs = np.concatenate([[1.0], -scipy.linalg.solve_toeplitz(r[:16], r[1:17])])
         level = scipy.signal.lfilter(coeffs, [1.0], frame).std()
         out[start : start + n] += scipy.signal.lfilter([1.0], coeffs, level * rng.standard_normal(n)) * window
     return out[: len(samples)].astype(np.float32)

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import scipy.ndimage
 
-from .features import HOP, Prosody, to_frame_grid
+from .features import N_FFT, Prosody, power_spectra, to_frame_grid
 from .load import SAMPLE_RATE
 
 LOW_BAND_HZ, HIGH_BAND_HZ = (300.0, 1000.0), (1000.0, 4000.0)
@@ -80,15 +79,13 @@ class VocalEffort:
 def spectral_tilt(samples: np.ndarray) -> np.ndarray:
     """(M,) dB per 10 ms frame (frame j centred at ``j * 10 ms``, 25 ms windows): energy in
     :data:`HIGH_BAND_HZ` over :data:`LOW_BAND_HZ`. Gain-invariant by construction."""
-    power = np.abs(librosa.stft(np.asarray(samples, np.float32), n_fft=512, win_length=400, hop_length=HOP,
-                                center=True)) ** 2
-    freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=512)
-
-    def band(lo_hi):
-        return power[(freqs >= lo_hi[0]) & (freqs < lo_hi[1])].sum(axis=0)
-
-    high, low = band(HIGH_BAND_HZ), band(LOW_BAND_HZ)
-    floor = 1e-12 * max(float(power.max()), 1e-30)  # relative, so digital silence stays gain-invariant
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    low_bins = (freqs >= LOW_BAND_HZ[0]) & (freqs < LOW_BAND_HZ[1])
+    high_bins = (freqs >= HIGH_BAND_HZ[0]) & (freqs < HIGH_BAND_HZ[1])
+    blocks = [(power[:, high_bins].sum(axis=1), power[:, low_bins].sum(axis=1), power.max())
+              for _, power in power_spectra(np.asarray(samples, np.float32))]
+    high, low = (np.concatenate([b[i] for b in blocks]) for i in (0, 1))
+    floor = 1e-12 * max(max(b[2] for b in blocks), 1e-30)  # relative, so digital silence stays gain-invariant
     return 10 * np.log10((high + floor) / (low + floor))
 
 

@@ -69,16 +69,23 @@ def log_mel(samples: np.ndarray, fps: float, n_mels: int = N_MELS) -> np.ndarray
         (T, n_mels) float32, natural log of mel power, T = :func:`num_frames`.
     """
     filters = mel_filters(n_mels).T  # (N_FFT // 2 + 1, n_mels)
-    # A periodic Hann window of WINDOW samples, centred in the N_FFT-point frame.
+    mel = np.empty((_frame_count(len(samples), N_FFT), n_mels), np.float32)
+    for lo, power in power_spectra(samples):
+        mel[lo:lo + len(power)] = np.log(power @ filters + 1e-6)
+    n = num_frames(len(samples) / SAMPLE_RATE, fps)
+    return to_frame_grid(mel, n, fps)
+
+
+def power_spectra(samples: np.ndarray):
+    """Power spectra of the 25 ms frames centred every 10 ms (a periodic Hann window of WINDOW
+    samples centred in the N_FFT-point frame, librosa's ``stft(n_fft=512, win_length=400,
+    center=True)`` squared), :data:`BLOCK` frames at a time: yields ``(index of the first frame,
+    (m, N_FFT // 2 + 1) float64 power)``; bin k is at ``k * SAMPLE_RATE / N_FFT`` Hz."""
     window = np.zeros(N_FFT)
     start = (N_FFT - WINDOW) // 2
     window[start:start + WINDOW] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)
-    mel = np.empty((_frame_count(len(samples), N_FFT), n_mels), np.float32)
     for lo, frames in centred_frames(samples, N_FFT):
-        power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-        mel[lo:lo + len(frames)] = np.log(power @ filters + 1e-6)
-    n = num_frames(len(samples) / SAMPLE_RATE, fps)
-    return to_frame_grid(mel, n, fps)
+        yield lo, np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
 
 
 def centred_frames(samples: np.ndarray, length: int, block: int = BLOCK):
