@@ -61,6 +61,9 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     take.add_argument("--transition", type=_transition, default=None, metavar="SECONDS",
                       help="with an emotion track (--emotion 'neutral@0,angry@2.5' or a time,emotion CSV): seconds "
                            "over which one emotion eases into the next, 0 to 10 (default: 0.3)")
+    for dial, what in (("jaw", "how far the jaw opens"), ("lips", "how far the lips shape")):
+        take.add_argument(f"--{dial}", type=_dial, default=1.0, metavar="0-2",
+                          help=f"phonetic engine: {what}, 0 to 2 (default: 1, as the voice's effort says)")
     take.add_argument("--render-engine", choices=RENDER_ENGINES, default=None,
                       help="what renders the video: Blender's workbench (the default without --portrait; fast on "
                            "a CPU), cycles (the materials and a light rig) or eevee (needs a GPU, refused without "
@@ -99,8 +102,10 @@ def build_parser(prog: str = "emoflame") -> argparse.ArgumentParser:
     animate.add_argument("--intensity", default="audio", metavar="audio|0.0-1.0|CURVE.csv",
                          help="emotion intensity: predicted from the audio (default), a constant, "
                               "or a per-frame curve in a CSV file")
-    animate.add_argument("--transcript", metavar="TEXT|FILE",
-                         help="what is said (text, or a text file): aligns the lips to it")
+    animate.add_argument("--transcript", metavar="auto|none|TEXT|FILE",
+                         help="what is said: auto (default: Whisper recognises the words, the phones are "
+                              "aligned to them), none (phones recognised directly), or the words as text or "
+                              "a text file (the best lip sync)")
     animate.add_argument("--clip", metavar="OUT.npz",
                          help="also save the AnimationClip (for the add-on, or another rig)")
     animate.set_defaults(run=run_animate, suffixes=SUFFIXES)
@@ -173,8 +178,9 @@ def run_animate(args: argparse.Namespace) -> int:
     request = TakeRequest(
         audio=user_path(args.audio), outputs=tuple(_animate_outputs(args)), emotion=args.emotion,
         intensity=parse_intensity(args.intensity), transcript=args.transcript, fps=args.fps, seed=args.seed,
-        engine=args.engine, head_motion=args.head_motion == "on", transition=args.transition,
-        flame_model=_flame_model(args.flame_model), render_engine=_render_engine(args), resolution=args.resolution,
+        engine=args.engine, head_motion=args.head_motion == "on", transition=args.transition, jaw=args.jaw,
+        lips=args.lips, flame_model=_flame_model(args.flame_model), render_engine=_render_engine(args),
+        resolution=args.resolution,
         portrait=_portrait(args.portrait), progress=not args.quiet)
     _check_request(request)
     with Transaction(force=args.force) as outputs:
@@ -328,7 +334,7 @@ def write_take(request, outputs) -> object:
     start = time.perf_counter()
     clip = animate(str(request.audio), emotion=request.emotion, intensity=request.intensity,
                    transcript=request.transcript, fps=request.fps, seed=request.seed, engine=request.engine,
-                   head_motion=request.head_motion, progress=progress,
+                   head_motion=request.head_motion, jaw=request.jaw, lips=request.lips, progress=progress,
                    **({} if request.transition is None else {"transition": request.transition}))
     log.info("animated %d frames (%.1f s of audio) in %.1f s", clip.num_frames, clip.duration,
              time.perf_counter() - start)
@@ -448,8 +454,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
                             "script (pip install emoflame), not inside Blender")
     kinds = parse_formats(args.formats)
     template = TakeRequest(audio=Path(), outputs=(), fps=args.fps, seed=args.seed, engine=args.engine,
-                           head_motion=args.head_motion == "on", transition=args.transition,
-                           flame_model=_flame_model(args.flame_model),
+                           head_motion=args.head_motion == "on", transition=args.transition, jaw=args.jaw,
+                           lips=args.lips, flame_model=_flame_model(args.flame_model),
                            render_engine=_render_engine(args), resolution=args.resolution,
                            portrait=_portrait(args.portrait), progress=False)
     if "mp4" in kinds and template.render_engine not in PHOTO_ENGINES:
@@ -521,6 +527,16 @@ def _transition(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and 0.0 <= value <= 10.0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a transition; give 0 to 10 seconds")
+    return value
+
+
+def _dial(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 2.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dial setting; give 0 to 2 (1 is the voice's own)")
     return value
 
 

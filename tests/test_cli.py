@@ -108,6 +108,18 @@ def test_video_has_every_frame_and_the_sound(run, speech):
     assert movie.frame_duration == pytest.approx(duration * 25, abs=2)
 
 
+def test_the_jaw_dial_scales_the_jaw_and_leaves_the_rest_of_the_take(run, speech, tmp_path):
+    from emoflame.core.channels import CHANNEL_INDEX
+    from emoflame.core.clip import AnimationClip
+
+    assert main(["animate", str(speech), "--emotion", "happy", "--jaw", "0.5", "-q", "--clip",
+                 str(tmp_path / "half.npz")]) == 0
+    full, half = (AnimationClip.load(p) for p in (run[1] / "take.npz", tmp_path / "half.npz"))
+    jaw = CHANNEL_INDEX["jawOpen"]
+    assert half.weights[:, jaw].max() < 0.75 * full.weights[:, jaw].max()
+    np.testing.assert_array_equal(half.weights[:, CHANNEL_INDEX["browDown_L"]], full.weights[:, CHANNEL_INDEX["browDown_L"]])
+
+
 def _bad_audio(kind: str, folder: Path) -> Path:
     path = folder / f"{kind}.wav"
     if kind == "unreadable":
@@ -195,6 +207,8 @@ def _one_error_line(capsys) -> str:
     (["animate", "x.wav", "-o", "x.blend", "--seed", "1e30"], "give a whole number from 0 to 4294967295"),
     (["animate", "x.wav", "-o", "x.blend", "--resolution", "63"], "cannot be encoded as H.264"),
     (["animate", "x.wav", "-o", "x.blend", "--engine", "magic"], "argument --engine: invalid choice: 'magic'"),
+    (["animate", "x.wav", "-o", "x.blend", "--jaw", "3"], "argument --jaw: '3' is not a dial setting; give 0 to 2"),
+    (["animate", "x.wav", "-o", "x.blend", "--lips", "nan"], "argument --lips: 'nan' is not a dial setting"),
     (["batch", "m.csv", "--out-dir", "o", "--workers", "0"], "argument --workers: '0' is not a number of worker"),
     (["dance"], "invalid choice: 'dance' (choose from 'animate', 'batch') (see emoflame --help)"),
 ])

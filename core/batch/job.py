@@ -38,6 +38,7 @@ class TakeRequest:
         transcript: the words, a text file's path, or None (the engine's default).
         fps, seed, engine, head_motion: as ``core.pipeline.animate``.
         transition: seconds one emotion of a track eases into the next, or None for animate's default.
+        jaw, lips: the phonetic engine's articulation dials in [0, 2], as ``core.pipeline.animate``.
         flame_model: a user's FLAME model file, or None for the default avatar.
         render_engine, resolution: for an ``mp4`` output (Blender's engines, or ``portrait`` /
             ``neural`` from ``portrait``); resolution None for the engine's default.
@@ -55,6 +56,8 @@ class TakeRequest:
     engine: str = "phonetic"
     head_motion: bool = True
     transition: float | None = None
+    jaw: float = 1.0
+    lips: float = 1.0
     flame_model: Path | None = None
     render_engine: str = "workbench"
     resolution: int | None = None
@@ -82,7 +85,7 @@ class TakeRequest:
         return {
             "emotion": self.emotion, "intensity": self.intensity, "transcript": self.transcript, "fps": self.fps,
             "seed": str(self.seed), "engine": self.engine, "head_motion": self.head_motion, "transition": self.transition,
-            "render_engine": self.render_engine, "resolution": self.resolution, "portrait": str(self.portrait),
+            "jaw": self.jaw, "lips": self.lips, "render_engine": self.render_engine, "resolution": self.resolution, "portrait": str(self.portrait),
             "outputs": sorted(o.kind for o in self.outputs), **self.extra,
         }
 
