@@ -154,10 +154,12 @@ class AnimationClip:
 
         Raises:
             FileNotFoundError: if ``path`` does not exist.
-            ClipError: if the file is not an AnimationClip .npz, is damaged, too large, or from a
+            ClipError: if ``path`` is a folder, or the file is not an AnimationClip .npz, is damaged, too large, or from a
                 newer format (the message says which).
         """
         path = Path(path)
+        if path.is_dir():
+            raise ClipError(f"{path} is a folder; give the AnimationClip's .npz file in it")
         if not path.is_file():
             raise FileNotFoundError(f"no AnimationClip at {path}")
         try:

@@ -108,7 +108,8 @@ def _existing_parent(folder: Path) -> Path:
 def same_file(a: Path, b: Path) -> bool:
     """True when ``a`` and ``b`` are one file: the same path after resolving links, or, when both
     exist, the same inode (a hard link)."""
-    if Path(a).resolve() == Path(b).resolve():
+    # realpath, not Path.resolve: a symlink loop is the audio loader's to name (resolve raises on it)
+    if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
         return os.path.samefile(a, b)

@@ -89,8 +89,7 @@ def animate(audio: str | os.PathLike, emotion="neutral", intensity: str | float 
     settings = settings if settings is not None else Settings.from_environment()
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    if not (np.isfinite(fps) and 1.0 <= fps <= MAX_FPS):
-        raise SettingsError(f"fps is {fps}; give a frame rate between 1 and {MAX_FPS:g} (25, 30, 60 …)")
+    fps = validate.frame_rate(fps, MAX_FPS)
     seed = validate.seed(seed)
     kind = engine_class(engine)
     # Fail on a typo before any audio work.

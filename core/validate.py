@@ -29,6 +29,23 @@ def unit_interval(value, what: str = "the intensity") -> float:
     return number
 
 
+def frame_rate(value, high: float) -> float:
+    """``value`` as frames per second: a finite real number from 1 to ``high``.
+
+    Raises:
+        SettingsError: anything else (text, None, a bool, complex, NaN, out of range).
+    """
+    number = None
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            pass
+    if number is None or not (math.isfinite(number) and 1.0 <= number <= high):
+        raise SettingsError(f"fps is {value!r}; give a frame rate between 1 and {high:g} (25, 30, 60 …)")
+    return number
+
+
 def seed(value) -> int:
     """``value`` as a random seed: a whole number from 0 to 2³² − 1 (an int, a whole float, or its
     digits as text).

@@ -3,9 +3,6 @@ the fuzz catalogue (benchmarks/fuzz.py, which runs all of them), each in a fresh
 a fresh folder with a timeout and an address-space cap. The promise: bad input gets exit code 2
 and one line on stderr that names the problem (no traceback), nothing is left behind, every
 pre-existing file stays byte-identical, and no code runs from any file.
-
-Cases whose fix belongs to someone else's module are marked ``xfail(strict=True)`` with the
-owner in the reason, so the mark has to go when the fix lands.
 """
 
 import importlib.util
@@ -29,41 +26,29 @@ fuzz = _load_fuzz()
 CASES = {case.name: case for case in fuzz.catalogue()}
 
 
-def _owned_by(owner: str, what: str):
-    return pytest.mark.xfail(strict=True, reason=f"{owner}: {what}")
-
-
 REPRESENTATIVE = [
-    # (case, the message's words that name the problem, mark)
-    ("cli.audio.nan_sample", "not numbers (NaN or infinite)", None),
-    ("python.emotion.none", "emotion", None),
-    ("cli.intensity.csv_nan", "intensity", None),
-    ("cli.transcript.empty", "transcript", None),
-    ("cli.fps.1e-300", "frame rate", None),
-    ("cli.seed.2_64", "seed", None),
-    ("cli.outputs.same_as_input_force", "take.wav", None),
-    ("python.weights.predictor_code", "may be malicious", None),
-    ("python.clip.header_a_list", "clip.npz", None),
-    ("worker.worker.fps_text", "fps", None),
-    ("signal.interrupt.SIGTERM_after_6s_force", "", None),
-    ("python.avatar.nan", "jawOpen",
-     _owned_by("core/flame/avatar.py (avatar helper)", "vertices_for({'jawOpen': nan}) is accepted")),
-    ("python.fps.text", "fps",
-     _owned_by("core/pipeline.py (lead)", "animate(fps='30') is a numpy TypeError traceback, not a SettingsError")),
-    ("python.intensity.list_of_text", "intensity",
-     _owned_by("core/intensity/control.py (lead)", "a per-frame intensity of text is a ValueError traceback")),
-    ("cli.intensity.csv_negative_time", "intensity",
-     _owned_by("core/intensity/control.py (lead)", "a curve with a time of -1 s is accepted without a word")),
-    ("python.clip.a_folder", "clip.npz",
-     _owned_by("core/clip.py (lead)", "AnimationClip.load on a folder raises FileNotFoundError, not a ClipError")),
-    ("cli.audio.symlink_loop", "symbolic link",
-     _owned_by("core/outputs.py (CLI helper)", "outputs.same_file resolves the input: a symlink loop is a "
-                                                "RuntimeError traceback before load_audio can name it")),
+    # (case, the message's words that name the problem)
+    ("cli.audio.nan_sample", "not numbers (NaN or infinite)"),
+    ("python.emotion.none", "emotion"),
+    ("cli.intensity.csv_nan", "intensity"),
+    ("cli.transcript.empty", "transcript"),
+    ("cli.fps.1e-300", "frame rate"),
+    ("cli.seed.2_64", "seed"),
+    ("cli.outputs.same_as_input_force", "take.wav"),
+    ("python.weights.predictor_code", "may be malicious"),
+    ("python.clip.header_a_list", "clip.npz"),
+    ("worker.worker.fps_text", "fps"),
+    ("signal.interrupt.SIGTERM_after_6s_force", ""),
+    ("python.avatar.nan", "jawOpen"),
+    ("python.fps.text", "fps"),
+    ("python.intensity.list_of_text", "intensity"),
+    ("cli.intensity.csv_negative_time", "intensity"),
+    ("python.clip.a_folder", "clip.npz"),
+    ("cli.audio.symlink_loop", "symbolic link"),
 ]
 
 
-@pytest.mark.parametrize("name, words", [
-    pytest.param(name, words, marks=mark or (), id=name) for name, words, mark in REPRESENTATIVE])
+@pytest.mark.parametrize("name, words", REPRESENTATIVE, ids=[name for name, _ in REPRESENTATIVE])
 def test_hostile_input_gets_one_line_and_exit_2_and_leaves_nothing(name, words):
     case = CASES[name]
     result = fuzz.run_case(case)

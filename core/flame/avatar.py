@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, RigError
 
 FORMAT_VERSION = 2
 ASSET = Path(__file__).resolve().parents[2] / "flame_assets" / "default_avatar.npz"
@@ -110,24 +110,36 @@ class Avatar:
             weights: (S,) or (T, S) array-like, or {name: weight} (missing names are 0).
 
         Raises:
-            ValueError: on a wrong length or an unknown name (the message lists valid names).
+            RigError: (a ValueError) on a wrong length, an unknown name (the message lists valid
+                names), or a weight that is not a finite number.
         """
         if isinstance(weights, dict):
-            unknown = sorted(set(weights) - set(self.blendshape_names))
+            unknown = sorted(set(weights) - set(self.blendshape_names), key=str)
             if unknown:
-                raise ValueError(
+                raise RigError(
                     f"unknown blendshape name(s) {unknown}; the avatar has: {', '.join(self.blendshape_names)}"
                 )
             out = np.zeros(len(self.blendshape_names), np.float32)
             for name, w in weights.items():
-                out[self.blendshape_names.index(name)] = w
-            return out
-        out = np.asarray(weights, np.float32)
+                try:
+                    out[self.blendshape_names.index(name)] = w
+                except (TypeError, ValueError):
+                    out[self.blendshape_names.index(name)] = np.nan  # named below
+        else:
+            try:
+                out = np.asarray(weights, np.float32)
+            except (TypeError, ValueError):
+                raise RigError("the blendshape weights are not numbers; give an (S,) or (T, S) array of "
+                               "floats, or a {name: weight} dict") from None
         if out.ndim not in (1, 2) or out.shape[-1] != len(self.blendshape_names):
-            raise ValueError(
+            raise RigError(
                 f"weights have shape {out.shape}; expected (S,) or (T, S) with S = {len(self.blendshape_names)} "
                 "in the order of avatar.blendshape_names (or pass a {name: weight} dict)"
             )
+        bad = ~np.isfinite(out)
+        if bad.any():
+            name = self.blendshape_names[int(np.argwhere(bad)[0][-1])]
+            raise RigError(f"the weight of {name!r} is not a finite number; give finite blendshape weights")
         return out
 
     def vertices_for(self, weights) -> np.ndarray:

@@ -60,7 +60,11 @@ def resolve_intensity(control: str | float | np.ndarray | os.PathLike, samples: 
         except ValueError:
             pass
         return read_curve(text, fps, num_frames)
-    curve = np.asarray(control, dtype=np.float64)
+    try:
+        curve = np.asarray(control, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise IntensityError(f"the intensity is {type(control).__name__} of values that are not numbers; give "
+                             "'audio', a number from 0 to 1, one number per frame, or a CSV curve") from None
     if curve.shape != (num_frames,):
         raise IntensityError(
             f"the intensity curve has shape {curve.shape} but the take has {num_frames} frames at {fps:g} fps; "
@@ -121,6 +125,10 @@ def read_curve(path: str | os.PathLike, fps: float, num_frames: int) -> np.ndarr
         unit = "time"
     if np.any(np.diff(keys) <= 0):
         raise IntensityError(f"{path}: the {unit} column must increase from row to row")
+    first = 0.0 if unit == "time" else 1.0
+    if keys[0] < first or not np.all(np.isfinite(keys)):
+        raise IntensityError(f"intensity curve {path}: the {unit} column starts at {keys[0]:g}, before the take's first "
+                             f"{'second (0)' if unit == 'time' else 'frame (1)'}; give {unit}s from {first:g} on")
     times = (keys - 1) / fps if unit == "frame" else keys
     return np.interp(frame_times(num_frames, fps), times, levels).astype(np.float32)
 
