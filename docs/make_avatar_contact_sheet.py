@@ -9,7 +9,9 @@ with an open jaw, teeth and tongue visible, front and three-quarter view),
 ``docs/avatar_mouth.png`` (front close-ups of the mouth at rest, at the phonetic engine's
 bilabial closure and at an open vowel: Workbench above, Cycles below, as
 ``renderers.blender_video`` renders them) and ``docs/avatar_mediapipe.json`` (MediaPipe Face
-Landmarker's strongest blendshape scores on renders of a few poses). Needs bpy, mediapipe (test
+Landmarker's strongest blendshape scores on renders of a few poses) and
+``docs/avatar_shape_readback.json`` (MediaPipe's reading of every shape pair on ICT's own head
+beside the avatar's, :func:`shape_readback`). Needs bpy, mediapipe (test
 dependencies) and the shared data for the ICT originals and the landmarker model.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from emoflame.addon.avatar_object import add_avatar_object
+from emoflame.addon.compat import set_image_output
 from emoflame.core.expression.visemes import CLOSED
 from emoflame.core.flame.avatar import default_avatar
 from emoflame.core.flame.geometry import fit_similarity
@@ -73,11 +76,21 @@ def _scene(width: int, height: int) -> bpy.types.Scene:
     scene = bpy.context.scene
     configure_render(scene, resolution=2 * ((max(width, height) + 1) // 2))
     scene.render.resolution_x, scene.render.resolution_y = width, height
-    scene.render.image_settings.media_type = "IMAGE"
-    scene.render.image_settings.file_format = "PNG"
+    set_image_output(scene.render.image_settings, "PNG")
     scene.render.image_settings.color_mode = "RGBA"
     scene.render.film_transparent = True
     return scene
+
+
+def _avatar_scene(avatar, engine: str = "workbench", resolution: int = 512):
+    """A fresh scene holding the avatar as emoflame renders a take (``configure_render``),
+    writing PNG stills: (scene, the avatar's object)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    obj = _avatar_object(avatar, {})
+    configure_render(scene, engine=engine, resolution=resolution)
+    set_image_output(scene.render.image_settings, "PNG")
+    return scene, obj
 
 
 def _camera(scene, location, target, ortho_scale: float) -> None:
@@ -205,12 +218,7 @@ def mediapipe_readings(model: Path, out: Path) -> None:
         output_face_blendshapes=True,
         running_mode=mp.tasks.vision.RunningMode.IMAGE,
     )
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    obj = _avatar_object(avatar, {})
-    configure_render(scene, resolution=512)
-    scene.render.image_settings.media_type = "IMAGE"
-    scene.render.image_settings.file_format = "PNG"
+    scene, obj = _avatar_scene(avatar)
     frame_face(scene, obj, avatar.landmarks(avatar.vertices))
     readings = {}
     with mp.tasks.vision.FaceLandmarker.create_from_options(options) as landmarker, tempfile.TemporaryDirectory() as tmp:
@@ -224,6 +232,93 @@ def mediapipe_readings(model: Path, out: Path) -> None:
     out.write_text(json.dumps(readings, indent=1) + "\n")
 
 
+def _mediapipe_channels(base: str, paired: bool) -> list[str]:
+    """MediaPipe's names for the channels a shape (pair) stands for: ``browDown`` -> browDownLeft,
+    browDownRight; ICT's extra ``cheekRaiser`` is read as the cheekSquint it resembles; MediaPipe
+    has one browInnerUp and one cheekPuff."""
+    base = "cheekSquint" if base == "cheekRaiser" else base
+    return [base + "Left", base + "Right"] if paired and base not in ("browInnerUp", "cheekPuff") else [base]
+
+
+def brow_to_lid(reading) -> float:
+    """How low the brows sit, as MediaPipe's landmarks see them: the mean of (lower brow edge to
+    upper lid) and (inner brow end to inner eye corner), in eye spans (outer corners 33-263)."""
+    p = reading.points[:, :2]
+    span = np.linalg.norm(p[33] - p[263])
+    lower = (p[159, 1] - p[[55, 65, 52, 53, 46], 1].mean() + p[386, 1] - p[[285, 295, 282, 283, 276], 1].mean()) / 2
+    inner = (p[133, 1] - p[55, 1] + p[362, 1] - p[285, 1]) / 2
+    return float((lower + inner) / 2 / span)
+
+
+def shape_readback(data: Path, out: Path) -> None:
+    """MediaPipe's reading of each shape pair at weight 1 on ICT FaceKit's own head and on the
+    avatar, both rendered alike (Workbench, ``configure_render``'s look, ``frame_face``'s camera on
+    the avatar, 512 px; ICT in the avatar's skin, mouth and eye colours per vertex, the avatar as
+    emoflame renders it); each as the change over its own neutral, on the channels the shape
+    stands for, plus the brows' height over the lids (:func:`brow_to_lid`). Writes ``out`` (JSON):
+    where the avatar reads much weaker than ICT, ``build_default_avatar.SHAPE_GAIN`` scales it."""
+    import json
+
+    from emoflame.renderers.portrait.face import FaceReader
+
+    avatar = default_avatar()
+    flame = build.load_flame(data)
+    ict = build.load_ict(data)
+    flame_lmk = build.embed(flame["vertices"], flame["faces"], flame["landmark_faces"], flame["landmark_bary"])
+    sim = fit_similarity(ict["vertices"][ict["landmarks"]][17:], flame_lmk[17:])
+    iv, ict_d = sim.points(ict["vertices"]), sim.vectors(ict["deltas"])
+    keep = np.zeros(len(iv), bool)
+    keep[ICT_RENDERED] = True
+    rgb = np.tile(build.SKIN_RGB, (len(iv), 1))
+    rgb[build.ICT_INTERIOR["gums_tongue"]] = build.GUMS_RGB
+    rgb[build.ICT_INTERIOR["teeth"]] = build.TEETH_RGB
+    eyes = np.arange(build.ICT_INTERIOR["teeth"].stop, ICT_RENDERED.stop)
+    for side in (eyes[iv[eyes, 0] > 0], eyes[iv[eyes, 0] < 0]):
+        d = iv[side] - iv[side].mean(0)
+        angle = np.arctan2(np.linalg.norm(d[:, :2], axis=1), d[:, 2])[:, None]
+        rgb[side] = np.where(angle < build.PUPIL_ANGLE, build.PUPIL_RGB,
+                             np.where(angle < build.IRIS_ANGLE, build.IRIS_RGB, build.SCLERA_RGB))
+    scene, av_obj = _avatar_scene(avatar)
+    scene.render.image_settings.color_mode = "RGB"
+    ict_obj = _mesh_object("ict", iv, ict["faces"][keep[ict["faces"]].all(1)], rgb)
+    colours = ict_obj.data.color_attributes["Col"]  # display colours, as the avatar's
+    colours.data.foreach_set("color_srgb", np.hstack([rgb, np.ones((len(rgb), 1))]).astype(np.float32).ravel())
+    ict_obj.data.color_attributes.active_color = colours
+    bpy.context.view_layer.update()
+    ict_obj.matrix_world = av_obj.matrix_world.copy()
+    frame_face(scene, av_obj, avatar.landmarks(avatar.vertices))
+    names = list(avatar.blendshape_names)
+    bases = list(dict.fromkeys(n[:-2] if n.endswith(("_L", "_R")) else n for n in names))
+    results = {}
+    with FaceReader(num_faces=1) as reader, tempfile.TemporaryDirectory() as tmp:
+        def read(head: str, base: str | None):
+            shapes = [n for n in names if base and (n == base or n[:-2] == base)]
+            ict_obj.hide_render, av_obj.hide_render = head != "ict", head == "ict"
+            scene.display.shading.color_type = "VERTEX" if head == "ict" else "TEXTURE"
+            if head == "ict":
+                moved = iv + sum((ict_d[ict["names"].index(n)] for n in shapes), np.zeros_like(iv))
+                _set_vertices(ict_obj, moved)
+            else:
+                _pose(av_obj, {n: 1.0 for n in shapes})
+            found = reader.read(np.asarray(_render(scene, Path(tmp) / "shape.png")))
+            return found[0] if found else None
+
+        rest = {head: read(head, None) for head in ("ict", "avatar")}
+        for base in bases:
+            row = {}
+            for head in ("ict", "avatar"):
+                found = read(head, base)
+                if found is None or rest[head] is None:
+                    row[head] = None
+                    continue
+                channels = _mediapipe_channels(base, base + "_L" in names)
+                row[head] = {c: round(found.blendshapes[c] - rest[head].blendshapes[c], 3) for c in channels}
+                row[head]["brow_to_lid"] = round(brow_to_lid(found) - brow_to_lid(rest[head]), 4)
+            row["gain"] = build.SHAPE_GAIN.get(base, 1.0)
+            results[base] = row
+    out.write_text(json.dumps(results, indent=1) + "\n")
+
+
 MOUTH_POSES = {"rest": {}, "bilabial closure": CLOSED, "open vowel": {"jawOpen": 0.5, "mouthLowerDown": 0.2}}
 
 
@@ -235,14 +330,9 @@ def mouth_closeups(out: Path, cycles_samples: int = 16) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for engine in ("workbench", "cycles"):
-            bpy.ops.wm.read_factory_settings(use_empty=True)
-            scene = bpy.context.scene
-            obj = _avatar_object(avatar, {})
-            configure_render(scene, engine=engine, resolution=2 * CELL)
+            scene, obj = _avatar_scene(avatar, engine, 2 * CELL)
             if engine == "cycles":
                 scene.cycles.samples = cycles_samples
-            scene.render.image_settings.media_type = "IMAGE"
-            scene.render.image_settings.file_format = "PNG"
             lmk = avatar.landmarks(avatar.vertices)
             # frame_face's lights stand at the camera's distance: as bright on the face as in
             # emoflame's whole-face framing, they are dimmed by the square of the distances
@@ -272,11 +362,15 @@ def main() -> None:
     parser.add_argument("--open-jaw", type=Path, default=DOCS / "avatar_open_jaw.png")
     parser.add_argument("--mouth", type=Path, default=DOCS / "avatar_mouth.png")
     parser.add_argument("--mediapipe", type=Path, default=DOCS / "avatar_mediapipe.json")
+    parser.add_argument("--shape-readback", type=Path, default=DOCS / "avatar_shape_readback.json")
+    parser.add_argument("--only-readback", action="store_true", help="write only the shape read-back")
     args = parser.parse_args()
-    contact_sheet(args.data, args.out)
-    open_jaw(args.open_jaw)
-    mouth_closeups(args.mouth)
-    mediapipe_readings(args.data / "models" / "face_landmarker.task", args.mediapipe)
+    if not args.only_readback:
+        contact_sheet(args.data, args.out)
+        open_jaw(args.open_jaw)
+        mouth_closeups(args.mouth)
+        mediapipe_readings(args.data / "models" / "face_landmarker.task", args.mediapipe)
+    shape_readback(args.data, args.shape_readback)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Steps (AVATAR_CARD.md gives the figures):
    nothing moves on the head, ears or neck behind the jaw's angle. ICT's eyeLook shapes move
    only the lids, so FLAME's eyeballs get the gaze rotation (GAZE_ANGLE) about its eye joints.
 5. Blink: FLAME's eye opens wider than ICT's, so ``eyeBlink`` is scaled near each eye by the
-   ratio of openings.
+   ratio of openings; the shapes that MediaPipe reads weaker on FLAME's face than on ICT's own
+   (brow lowerer, cheek raise, lid tightener, dimpler) are scaled by SHAPE_GAIN.
 6. ICT's teeth, gums and tongue and their deltas come over by the similarity, shifted by the
    registration's offset at the lips, as the avatar's mouth interior.
 7. Vertex colours (skin, lips, eyebrows, sclera, iris, pupil, teeth, gums) and quality figures.
@@ -56,6 +57,17 @@ EYE_LANDMARKS = {"R": (36, 39, (37, 41), (38, 40)), "L": (42, 45, (43, 47), (44,
 GAZE_ANGLE = {"Up": np.radians(25.0), "Down": np.radians(25.0), "In": np.radians(30.0), "Out": np.radians(30.0)}
 FACE_FADE_Z = (-0.02, 0.02)  # metres along +z: no expression behind the first, all of it before the second
 BLINK_FADE = (0.008, 0.018)  # metres from the eye centre: full ratio inside, none beyond
+# The transfer carries ICT's displacements faithfully (68-landmark displacement 0.95-1.05 of
+# ICT's for every shape), yet on FLAME's face some read weaker than on ICT's own head: MediaPipe
+# Face Landmarker on Workbench renders (docs/make_avatar_contact_sheet.py, shape_readback) of
+# each shape pair at weight 1, ICT's original beside the avatar. FLAME's brows sit higher above
+# its wider-open eyes, so ICT's 3.4 mm brow lowering closes the gap between MediaPipe's brow and
+# lid landmarks by 0.017 eye spans against ICT's 0.039 (at 2x: 0.036); its lids open 9.6 mm
+# against ICT's 8.0, so the cheek raise and the lid tightener read eyeSquint 0.18 and 0.16
+# against ICT's 0.31 and 0.21 (at 1.75x and 1.5x: 0.32 and 0.21); the dimpler reads
+# mouthSmile 0.32 against 0.57 (1.25x: 0.56). Those shapes are scaled by these gains; the
+# others read at least as strongly as ICT's (docs/avatar_shape_readback.json).
+SHAPE_GAIN = {"browDown": 2.0, "cheekSquint": 1.75, "eyeSquint": 1.5, "mouthDimple": 1.25}
 SKIN_RGB = (0.78, 0.60, 0.50)
 LIP_RGB = (0.70, 0.42, 0.40)
 SCLERA_RGB = (0.74, 0.72, 0.68)
@@ -319,6 +331,12 @@ def mouth_depth(coords: LipCoordinates, labels: np.ndarray) -> np.ndarray:
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def shape_gains(names: list[str]) -> np.ndarray:
+    """(S,) the factor on each blendshape's transferred deltas: SHAPE_GAIN for both sides of a
+    pair (``browDown`` scales ``browDown_L`` and ``browDown_R``), 1 elsewhere."""
+    return np.array([SHAPE_GAIN.get(n[:-2] if n.endswith(("_L", "_R")) else n, 1.0) for n in names])
 
 
 def eye_opening(lmk: np.ndarray, side: str) -> float:
@@ -606,6 +624,10 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
         scale = 1.0 + (ratio - 1.0) * fade * skin
         deltas[names.index(f"eyeBlink_{side}")] *= scale[:, None]
         report["blink_scale"][side] = ratio
+    # ... and the shapes that read weaker on FLAME's face than on ICT's are scaled up
+    gains = shape_gains(names)
+    deltas *= gains[:, None, None]
+    report["shape_gain"] = {n: float(g) for n, g in zip(names, gains) if g != 1.0}
 
     # 6. the mouth interior, by the similarity, shifted as the registration moved the lips
     outer_lips = np.zeros(len(fv), bool)
@@ -616,7 +638,7 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     remap[interior_idx] = np.arange(len(interior_idx))
     interior_faces = remap[ict["faces"][(remap[ict["faces"]] >= 0).all(1)]]
     interior_v = iv[interior_idx] + offset
-    interior_d = ict_deltas[:, interior_idx]
+    interior_d = ict_deltas[:, interior_idx] * gains[:, None, None]
     parts = interior_parts(ict["faces"], ict["islands"], interior_idx, interior_d[names.index("jawOpen")], iv)
     interior_v[:, 1] -= UPPER_TEETH_DROP_MM * 1e-3 * bite_drop(interior_v, parts, interior_d[names.index("jawOpen")])
     interior_v[:, 1] -= TONGUE_DROP_MM * 1e-3 * tongue_drop(interior_v, parts, TONGUE_FRONT_Z)
@@ -677,7 +699,7 @@ def quality(arrays: dict, ctx: dict) -> dict:
     back = transfer.closest_correspondence(
         face_pts, reg, skin_faces, ctx["ict_lips"][:ICT_NARROW_FACE_END], transfer.face_labels(skin_faces, ctx["lip_labels"])
     )
-    mapped = back.carry(deltas)
+    mapped = back.carry(deltas / shape_gains(names)[:, None, None])  # the transfer's own error, before the gains
     ict_narrow = ctx["ict_deltas"][:, :ICT_NARROW_FACE_END]
     moving = np.linalg.norm(ict_narrow, axis=2) > 1e-4  # vertices ICT moves by more than 0.1 mm
     err = {}
