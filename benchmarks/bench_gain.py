@@ -12,7 +12,7 @@ copy the analysis runs afresh, as the pipeline would run it on a file recorded a
   the gain loses intensity at -12 dB);
 - lips: the learned engine (neutral, phones aligned to the automatic transcript of the copy, as
   ``animate`` finds them), the inner-lip gap of the default avatar (landmarks 61-63 minus 65-67,
-  as ``benchmarks/compare_engines_english.py`` measures it), mean absolute difference per frame
+  as ``benchmarks/bench_lipsync_english.py`` measures it), mean absolute difference per frame
   against the original, mm.
 
 Samples are scaled, not clipped: +6 dB takes these recordings past full scale (peaks 0.64-0.88).
@@ -26,7 +26,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -63,7 +62,7 @@ def main(argv=None) -> None:
     from emoflame.core.intensity.learned import load_learned_intensity
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from compare_engines_english import lip_gap_mm  # the measure of the gap
+    from bench_lipsync_english import lip_geometry  # the measure of the gap
 
     predictor = load_learned_intensity(folder=args.folder)
     engine = None if args.no_lips else LearnedEngine.load(folder=args.folder)
@@ -87,7 +86,7 @@ def main(argv=None) -> None:
             gap, source = None, "-"
             if engine is not None:
                 weights = engine.generate(speech, neutral, np.zeros(speech.num_frames, np.float32), 0).weights
-                gap = lip_gap_mm(avatar, rigmap, SimpleNamespace(num_frames=len(weights), weights=weights))
+                gap = lip_geometry(avatar, rigmap, weights)[0]
                 source = speech.phone_source
             if db == 0.0:
                 base_i, base_gap = curve, gap

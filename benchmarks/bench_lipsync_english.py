@@ -24,7 +24,7 @@ Every figure is measured against the *reference* phones, the forced alignment to
   frame; OY's rounded first quarter); and the inner-lip gap at the middle of open (AA, AE, AH,
   AW), spread and rounded vowels;
 - gap p95 and r(dB): how wide the mouth opens (95th percentile of the gap) and how closely the
-  gap follows the loudness (Pearson r), the figures of the former compare_engines_english.py;
+  gap follows the loudness (Pearson r), as the engines were first compared;
 - pops: (frame, channel) steps of a mouth channel (jaw*, mouth*, tongue*, cheek*) above 0.25 at
   25 fps (scaled by 25 / fps at other rates).
 

@@ -112,7 +112,7 @@ TRAILING_PAUSE = (3.64, 3.85)
 @pytest.fixture(scope="module")
 def lip_gap():
     """(T, 52) weights → (T,) inner-lip gap of the default avatar, mm (landmarks 61-63 minus 65-67,
-    as benchmarks/compare_engines_english.py measures it)."""
+    as benchmarks/bench_lipsync_english.py measures it)."""
     from emoflame.core.flame.avatar import default_avatar
     from emoflame.core.intensity.pseudo_labels import avatar_vertices
 
