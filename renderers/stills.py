@@ -24,8 +24,12 @@ VIEWS = {"front": 0.0, "three_quarter": 35.0}
 """Degrees the camera turns about the face, towards the subject's left."""
 
 
+MOUTH = (48, 54, 33, 57)
+"""68-point landmarks that frame a close-up of the mouth (lip corners, nose base, lower lip)."""
+
+
 def render_stills(clip, frames, *, views=("front",), resolution: int = 512, engine: str = "workbench",
-                  margin: float = 1.6) -> dict[str, list[np.ndarray]]:
+                  margin: float = 1.6, landmarks=None) -> dict[str, list[np.ndarray]]:
     """Render chosen frames of ``clip`` on the default avatar.
 
     Args:
@@ -34,13 +38,17 @@ def render_stills(clip, frames, *, views=("front",), resolution: int = 512, engi
         views: names from :data:`VIEWS`.
         resolution: the square image's side in pixels (even).
         engine: ``workbench`` (fast on a CPU), ``eevee`` or ``cycles``.
-        margin: the camera's framing margin around the face's landmarks (smaller is closer).
+        margin: the camera's framing margin around the framed landmarks (smaller is closer).
+        landmarks: indices of the 68 landmarks to frame (:data:`MOUTH` for a close-up of the
+            mouth); all 68, the whole face, when None. The lights of EEVEE and Cycles, which
+            stand at the camera's distance, are dimmed by the square of the distances so that a
+            close-up is lit as the whole face is.
 
     Returns:
         ``{view: [(resolution, resolution, 3) uint8 RGB per frame]}``.
 
     Raises:
-        ValueError: an unknown view, or a frame outside the clip.
+        ValueError: an unknown view or landmark, or a frame outside the clip.
     """
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
@@ -48,12 +56,20 @@ def render_stills(clip, frames, *, views=("front",), resolution: int = 512, engi
     bad = [f for f in frames if not 0 <= f < clip.num_frames]
     if bad:
         raise ValueError(f"frames {bad} are outside the clip's 0..{clip.num_frames - 1}")
-    scene, face, landmarks = build_scene(clip)
+    chosen = list(range(68)) if landmarks is None else [int(i) for i in landmarks]
+    if not chosen or not all(0 <= i < 68 for i in chosen):
+        raise ValueError(f"landmarks {landmarks} are not indices of the 68 face landmarks (0..67)")
+    scene, face, all_landmarks = build_scene(clip)
     configure_render(scene, engine=engine, resolution=resolution)
+    landmarks = all_landmarks[chosen]
+    whole_camera = frame_face(scene, face, all_landmarks).location.copy()  # also brings matrix_world up to date
+    centre = Vector(np.asarray([face.matrix_world @ Vector(p) for p in landmarks]).mean(axis=0))
+    whole = (whole_camera - centre).length
     camera = frame_face(scene, face, landmarks, margin=margin)
+    for light in (o for o in scene.objects if o.type == "LIGHT"):
+        light.data.energy *= ((camera.location - centre).length / whole) ** 2
     set_image_output(scene.render.image_settings, "PNG")
     scene.render.image_settings.color_mode = "RGB"
-    centre = Vector(np.asarray([face.matrix_world @ Vector(p) for p in landmarks]).mean(axis=0))
     front = camera.matrix_world.copy()
     scene_frames = clip.scene_frames(scene.frame_start)
     out: dict[str, list[np.ndarray]] = {v: [] for v in views}
