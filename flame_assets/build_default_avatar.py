@@ -14,7 +14,7 @@ Steps (AVATAR_CARD.md gives the figures):
 5. Blink: FLAME's eye opens wider than ICT's, so ``eyeBlink`` is scaled near each eye by the
    ratio of openings; the shapes that MediaPipe reads weaker on FLAME's face than on ICT's own
    (brow lowerer, cheek raise, lid tightener, dimpler) are scaled by SHAPE_GAIN.
-6. ICT's teeth, gums and tongue and their deltas come over by the similarity, shifted by the
+6. ICT's teeth, gums, tongue and mouth socket and their deltas come over by the similarity, shifted by the
    registration's offset at the lips, as the avatar's mouth interior.
 7. Vertex colours (skin, lips, eyebrows, sclera, iris, pupil, teeth, gums) and quality figures.
 
@@ -51,7 +51,7 @@ ICT_NARROW_FACE_END = 6706  # ICT "narrow face area" [0:6705]: where the transfe
 ICT_FACE_END = 9409  # ICT "full face area" vertices [0:9408]
 ICT_HEAD_END = 11248  # ICT "head and neck" [9409:11247]: never moved by an expression
 ICT_SKIN_END = 14062  # face, head, mouth socket and eye sockets: the registration target
-ICT_INTERIOR = {"gums_tongue": range(14062, 17039), "teeth": range(17039, 21451)}
+ICT_INTERIOR = {"socket": range(11248, 13294), "gums_tongue": range(14062, 17039), "teeth": range(17039, 21451)}
 # 68-point landmarks: 36-41 the subject's right eye (-x), 42-47 the left eye (+x).
 EYE_LANDMARKS = {"R": (36, 39, (37, 41), (38, 40)), "L": (42, 45, (43, 47), (44, 46))}
 GAZE_ANGLE = {"Up": np.radians(25.0), "Down": np.radians(25.0), "In": np.radians(30.0), "Out": np.radians(30.0)}
@@ -425,7 +425,9 @@ def interior_parts(ict_faces: np.ndarray, islands: np.ndarray, interior_idx: np.
     Teeth by ICT's vertex range. The gums-and-tongue mesh is one piece; its UV islands tell
     the parts apart: the tongue is what the jaw carries (over half the mean motion of the most
     carried island) lying away from the teeth (median over 5 mm); what the jaw barely carries,
-    away from the teeth, is the throat and soft palate.
+    away from the teeth, is the throat and soft palate. ICT's mouth socket (the cheeks' and
+    lips' inner lining, its own range) is painted as the throat is: without it, an open mouth
+    seen from the side shows the skin's inner side, lit as skin.
     """
     from scipy.spatial import cKDTree
 
@@ -445,6 +447,7 @@ def interior_parts(ict_faces: np.ndarray, islands: np.ndarray, interior_idx: np.
     for vs, motion, distance in stats.values():
         if distance > 0.005:
             part[vs] = INTERIOR_PARTS.index("tongue" if motion > 0.5 * most else "throat")
+    part[interior_idx < ICT_INTERIOR["gums_tongue"].start] = INTERIOR_PARTS.index("throat")  # the cheeks' lining
     return part
 
 
@@ -633,7 +636,8 @@ def build(data: Path) -> tuple[dict[str, np.ndarray], dict]:
     outer_lips = np.zeros(len(fv), bool)
     outer_lips[skin] = (tuck < 1.0) & lip_region(fv[skin], flame_lmk)
     offset = (fv[outer_lips] - registered[outer_lips[skin]]).mean(0)
-    interior_idx = np.arange(ICT_INTERIOR["gums_tongue"].start, ICT_INTERIOR["teeth"].stop)
+    interior_idx = np.concatenate([np.arange(ICT_INTERIOR["socket"].start, ICT_INTERIOR["socket"].stop),
+                                   np.arange(ICT_INTERIOR["gums_tongue"].start, ICT_INTERIOR["teeth"].stop)])
     remap = np.full(len(iv), -1)
     remap[interior_idx] = np.arange(len(interior_idx))
     interior_faces = remap[ict["faces"][(remap[ict["faces"]] >= 0).all(1)]]
