@@ -164,7 +164,7 @@ def test_an_interrupted_batch_stops_its_workers_and_keeps_the_lines_it_finished(
     with open(errors, "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "emoflame.cli", "batch", str(manifest), "--out-dir", str(out),
                                     "--workers", "1", "--formats", "npz,blend"], stdout=subprocess.PIPE, stderr=stderr)
-        children = set()
+        children = {}
         try:
             deadline = time.monotonic() + 400
             while not (out / ".emoflame").is_dir() or not list((out / ".emoflame").glob("*.json")):
@@ -179,18 +179,27 @@ def test_an_interrupted_batch_stops_its_workers_and_keeps_the_lines_it_finished(
             if process.poll() is None:
                 process.kill()
     assert code == 143, errors.read_text()[-1500:]
-    assert children and not [pid for pid in children if _alive(pid)]  # the workers are gone too
+    # the workers are gone when the driver has exited; multiprocessing's resource tracker ends on
+    # its own once the driver's end of its pipe closes, a moment later
+    workers = {pid for pid, command in children.items() if "resource_tracker" not in command}
+    assert workers and not [pid for pid in workers if _alive(pid)]
+    deadline = time.monotonic() + 10
+    while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
     assert _temporaries(tmp_path) == []
     finished = sorted(p.stem for p in (out / ".emoflame").glob("*.json"))
     assert finished and sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(
         f"{name}{suffix}" for name in finished for suffix in (".blend", ".npz"))  # no report: the run was cut short
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of ``pid``: {pid: command line}."""
+    found = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            found |= {int(c) for c in (task / "children").read_text().split()}
+            for child in (task / "children").read_text().split():
+                found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             pass
     return found
