@@ -301,7 +301,9 @@ def speech_closures(shot: Shot, data: Path, out: Path) -> list[dict]:
             first_word = next(p.start for p in phones if p.name != "SIL")
             # rest: every fifth frame of the leading silence, up to 0.3 s before the first word
             # (from there the first phone's shape is anticipated)
-            frames = {"bilabial": [int((p.start + p.end) / 2 * clip.fps) for p in phones if p.name in BILABIALS],
+            # a bilabial's frame is the one nearest its middle (int() took the frame before a short
+            # one's start, where the lips are still closing)
+            frames = {"bilabial": [round((p.start + p.end) / 2 * clip.fps) for p in phones if p.name in BILABIALS],
                       "rest": list(range(0, int((first_word - 0.3) * clip.fps), 5))}
             for kind, picked in frames.items():
                 teeth = []
