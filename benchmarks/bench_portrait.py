@@ -47,7 +47,7 @@ import emoflame
 from emoflame.renderers.portrait import FaceReader, PortraitAnimator, render_portrait
 from emoflame.renderers.portrait.correspondence import correspondence
 from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo
-from emoflame.renderers.portrait.render import _scaled
+from emoflame.renderers.portrait.render import load_photo
 from emoflame.renderers.video_file import write_mp4
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ def clips_for(name: str, emotions=EMOTIONS) -> dict:
 def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, work: Path) -> dict:
     import cv2
 
-    photo = _scaled(check_photo(PORTRAITS[portrait]), RESOLUTION)
+    photo = load_photo(PORTRAITS[portrait], RESOLUTION)
     result = {"portrait": portrait, "take": take, "role": TAKES[take][1], "size": photo.shape[:2],
               "load": os.getloadavg()[0]}
     start = time.perf_counter()
@@ -264,7 +264,7 @@ def scales(reader: FaceReader, work: Path) -> None:
     lo, hi = (int(round(s * clip.fps)) for s in P_CLOSURE_S)
     print("\n== face size: grace_hopper scaled, arctic_a0007 neutral ==")
     for scale in (1.0, 0.7, 0.55, 0.45, 0.35, 0.28):
-        photo = _scaled(base, int(round(max(base.shape[:2]) * scale)))
+        photo = load_photo(base, int(round(max(base.shape[:2]) * scale)))
         try:
             animator = PortraitAnimator(photo)
         except emoflame.core.errors.EmoflameError as exc:
@@ -288,7 +288,7 @@ def strip(clips: dict, reader: FaceReader, out: Path, work: Path) -> None:
     smile = clip.channel("mouthSmile_L") + clip.channel("mouthSmile_R")
     rows = []
     for name in PORTRAITS:
-        photo = _scaled(check_photo(PORTRAITS[name]), RESOLUTION)
+        photo = load_photo(PORTRAITS[name], RESOLUTION)
         animator = PortraitAnimator(photo)
         opening = avatar_lip_opening(animator, clip)
         marks = animator.fit.reading.points[:, :2]
@@ -326,7 +326,7 @@ def speed() -> None:
     clip = clips_for("arctic_a0007", ("neutral",))["neutral"]
     print(f"\n== speed at {RESOLUTION} px (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores) ==")
     for name, path in PORTRAITS.items():
-        photo = _scaled(check_photo(path), RESOLUTION)
+        photo = load_photo(path, RESOLUTION)
         start = time.perf_counter()
         animator = PortraitAnimator(photo)
         fit = time.perf_counter() - start
