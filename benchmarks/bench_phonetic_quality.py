@@ -3,8 +3,8 @@
     python benchmarks/bench_phonetic_quality.py
 
 Prints: the phone error rate of recognition against the forced alignment of arctic_a0007 (before
-and after the bilabial check); the Pearson r of jawOpen against loudness (aligned and recognised
-phones); the inner-lip gap on the default avatar during the P of "superlative" for every emotion;
+and after the bilabial check); the Pearson r of jawOpen against loudness (phones aligned to the
+script or to Whisper's words, or recognised); the inner-lip gap on the default avatar during the P of "superlative" for every emotion;
 the blink rate and blink durations over a minute.
 """
 
@@ -38,11 +38,13 @@ def main() -> None:
         print(f"phone error rate, arctic_a0007, {label}: {phone_error_rate(reference, phones):.3f} "
               f"({sum(p.name != 'SIL' for p in reference)} aligned phones)")
 
-    for wav, transcript in ((arctic, TEXT), (arctic, None), (SPEECH / "asterisk-demo-congrats.wav", None)):
+    congrats = SPEECH / "asterisk-demo-congrats.wav"
+    for wav, transcript in ((arctic, TEXT), (arctic, "auto"), (arctic, "none"), (congrats, "auto"), (congrats, "none")):
         clip = animate(wav, transcript=transcript, progress=False)
         loudness = prosody(load_audio(wav)[0], clip.fps).loudness
         r = np.corrcoef(clip.channel("jawOpen"), loudness)[0, 1]
-        print(f"Pearson r(jawOpen, loudness dB), {wav.name}, {'aligned' if transcript else 'recognised'}: {r:.3f}")
+        how = {"auto": "aligned to Whisper's words", "none": "recognised phones"}.get(transcript, "aligned to the script")
+        print(f"Pearson r(jawOpen, loudness dB), {wav.name}, {how}: {r:.3f}")
 
     avatar = default_avatar()
     shared = [c for c in ARKIT_CHANNELS if c in avatar.blendshape_names]
