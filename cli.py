@@ -341,18 +341,18 @@ def write_take(request, outputs) -> object:
     kinds = [o.kind for o in request.outputs]
     for output in request.outputs:
         if output.kind == "clip":
-            _stage_file(outputs, output.path, clip.save)
+            outputs.write(output.path, clip.save)
         elif output.kind == "csv":
             from .core.exports import livelink
 
-            _stage_file(outputs, output.path, lambda temporary: livelink.write(clip, temporary))
+            outputs.write(output.path, lambda temporary: livelink.write(clip, temporary))
         elif output.kind == "flame":
             from .core.exports import flame_params, load_model
 
-            _stage_file(outputs, output.path, lambda temporary: flame_params.write(clip, temporary, load_model(model)))
+            outputs.write(output.path, lambda temporary: flame_params.write(clip, temporary, load_model(model)))
         elif output.kind == "mp4" and animator is not None:
             log.info("rendering the portrait with %s", request.render_engine)
-            _stage_file(outputs, output.path, lambda temporary: animator(clip, temporary))
+            outputs.write(output.path, lambda temporary: animator(clip, temporary))
     scene_kinds = SCENE_KINDS - ({"mp4"} if animator is not None else set())
     if not scene_kinds & set(kinds):
         return clip
@@ -382,8 +382,7 @@ def write_take(request, outputs) -> object:
             if output.kind == "blend":
                 write_blend(outputs.stage(output.path), target=output.path)
             else:
-                _stage_file(outputs, output.path,
-                            lambda temporary: write_blender_export(temporary, export_objects(face), scene,
+                outputs.write(output.path, lambda temporary: write_blender_export(temporary, export_objects(face), scene,
                                                                    target=output.path))
             bar.update()
     log.info("wrote %s in %.1f s", ", ".join(o.path.name for o in files) or "the scene", time.perf_counter() - start)
@@ -421,25 +420,6 @@ def _photo_renderer(request):
     from .renderers.neural.render import render_neural
 
     return render_neural(photo, resolution=request.resolution, progress=request.progress)
-
-
-def _stage_file(outputs, target: Path, write) -> None:
-    """``write(temporary)`` for a staged ``target``; a full disk or another write error becomes
-    one OutputError (zipfile reports a full disk as "seek of closed file")."""
-    from .core.errors import EmoflameError
-    from .core.outputs import release_writer, write_error
-
-    temporary = outputs.stage(target)
-    try:
-        write(temporary)
-    except EmoflameError:
-        raise
-    except (OSError, ValueError, RuntimeError) as exc:
-        error = write_error(exc, target)
-        release_writer(exc)
-    else:
-        return
-    raise error
 
 
 def run_batch_command(args: argparse.Namespace) -> int:

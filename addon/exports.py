@@ -26,7 +26,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from ..core.errors import EmoflameError, OutputError, RigError
 from ..core.exports import BLENDER_SUFFIXES, CORE_SUFFIXES, SUFFIXES, write_core_export
-from ..core.outputs import (Transaction, disk_full_error, free_bytes, is_disk_full, native_stderr_held, release_writer,
+from ..core.outputs import (Transaction, disk_full_error, free_bytes, is_disk_full, native_stderr_held,
                             native_stdout_to, output_path, write_error)
 from .compat import assigned_channelbag
 
@@ -225,7 +225,7 @@ def write_outputs(clip, paths, outputs: Transaction, *, flame_model=None, scene=
                 from ..core.exports import load_model
 
                 model = load_model(flame_model)
-            _write(lambda temporary: write_core_export(clip, temporary, model), outputs, path)
+            outputs.write(path, lambda temporary: write_core_export(clip, temporary, model))
             continue
         if face is None:
             from .scene import build_scene
@@ -236,22 +236,8 @@ def write_outputs(clip, paths, outputs: Transaction, *, flame_model=None, scene=
 
             write_blend(outputs.stage(path), target=path)
         else:
-            _write(lambda temporary: write_blender_export(temporary, export_objects(face), scene, target=path),
-                   outputs, path)
-
-
-def _write(writer, outputs: Transaction, path: Path) -> None:
-    temporary = outputs.stage(path)
-    try:
-        writer(temporary)
-    except EmoflameError:
-        raise
-    except (OSError, ValueError, RuntimeError) as exc:
-        error = write_error(exc, path)
-        release_writer(exc)
-    else:
-        return
-    raise error
+            outputs.write(path, lambda temporary: write_blender_export(temporary, export_objects(face), scene,
+                                                                       target=path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,10 +351,10 @@ class EMOFLAME_OT_export_take(bpy.types.Operator):
                 outputs.check([path])
                 if path.suffix.lower() == ".csv":
                     clip = clip_from_take(face, context.scene)
-                    _write(lambda temporary: write_core_export(clip, temporary), outputs, path)
+                    outputs.write(path, lambda temporary: write_core_export(clip, temporary))
                 else:
-                    _write(lambda temporary: write_blender_export(temporary, export_objects(face), context.scene,
-                                                                  target=path), outputs, path)
+                    outputs.write(path, lambda temporary: write_blender_export(temporary, export_objects(face),
+                                                                               context.scene, target=path))
                 outputs.commit()
         except EmoflameError as exc:
             self.report({"ERROR"}, f"emoflame: {exc}")

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import OutputError
+from .errors import EmoflameError, OutputError
 
 DEFAULT_NAME_MAX = 255
 """Bytes in one file name where the file system does not say (ext4, XFS, tmpfs, APFS, NTFS: 255)."""
@@ -344,6 +344,29 @@ class Transaction:
         self._staged.append((temporary, target))
         return temporary
 
+    def write(self, target: Path, write: Callable[[Path], object]) -> Path:
+        """Stage ``target`` (:meth:`stage`) and call ``write(temporary)`` to create it.
+
+        Returns:
+            The temporary path, renamed onto ``target`` at :meth:`commit`.
+
+        Raises:
+            OutputError: ``target`` cannot be staged, or the write failed: a full disk or another
+                write error becomes one OutputError that names it (zipfile reports a full disk as
+                "seek of closed file"). emoflame's own errors from ``write`` pass as they are.
+        """
+        temporary = self.stage(target)
+        try:
+            write(temporary)
+        except EmoflameError:
+            raise
+        except (OSError, ValueError, RuntimeError) as exc:
+            error = write_error(exc, target)
+            release_writer(exc)
+        else:
+            return temporary
+        raise error  # outside the handler, so that the writer's frames are not kept alive
+
     def scratch_dir(self, target: Path) -> Path:
         """A new temporary folder beside ``target`` for a writer that picks its own file names
         (Blender's movie writer); removed when the transaction ends either way.
@@ -485,17 +508,8 @@ def atomic_write(target: Path, write: Callable[[Path], object], *, force: bool =
     target = Path(target)
     with Transaction(force=force) as outputs:
         outputs.check([target])
-        temporary = outputs.stage(target)
-        try:
-            write(temporary)
-        except OutputError:
-            raise
-        except (OSError, ValueError, RuntimeError) as exc:
-            error = write_error(exc, target)
-            release_writer(exc)
-        else:
-            return outputs.commit()[0]
-        raise error
+        outputs.write(target, write)
+        return outputs.commit()[0]
 
 
 # ---------------------------------------------------------------------------------------------
