@@ -5,7 +5,7 @@ One tree, two front doors (docs/architecture.md): Blender loads this folder as a
 here, so enabling the extension and importing the package are instant.
 """
 
-from importlib import import_module
+from .core.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -21,11 +21,7 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name], __name__), name)
-    raise AttributeError(f"module 'emoflame' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
 
 
 def register():

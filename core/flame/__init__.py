@@ -3,7 +3,7 @@
 Names are imported on first use, so ``core.flame.avatar`` (numpy only) does not pay for torch.
 """
 
-from importlib import import_module
+from ..lazy import lazy_attributes
 
 JOINT_NAMES = ("root", "neck", "jaw", "left_eye", "right_eye")
 """FLAME's joints in the model's order (global, neck, jaw, left eye, right eye; +x is the subject's
@@ -25,8 +25,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

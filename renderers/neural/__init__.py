@@ -42,7 +42,7 @@ weights themselves, under the terms of the release they take them from. The avat
 the expressions is FLAME (CC BY 4.0) with ICT FaceKit shapes (MIT); see flame_assets/ATTRIBUTION.md.
 """
 
-from importlib import import_module
+from ...core.lazy import lazy_attributes
 
 _PUBLIC = {
     "NeuralRenderer": ".render",
@@ -56,8 +56,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

@@ -22,7 +22,7 @@ Modules:
     render.py          ``render_portrait(clip, photo, out)`` -> MP4.
 """
 
-from importlib import import_module
+from ...core.lazy import lazy_attributes
 
 _PUBLIC = {
     "render_portrait": ".render",
@@ -36,8 +36,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
