@@ -8,7 +8,7 @@ import pytest
 
 from emoflame.core.audio import recognition
 from emoflame.core.audio.load import load_audio
-from emoflame.core.audio.phones import align_phones, phone_error_rate
+from emoflame.core.audio.phones import align_phones, align_timed_words, chunk_bounds, phone_error_rate
 from emoflame.core.audio.recognition import Transcription, Word, default_model_folder, load_model, transcribe
 from emoflame.core.audio.transcript import words_of
 from emoflame.core.errors import AudioError, ModelFileError, SettingsError, TranscriptError
@@ -56,6 +56,18 @@ def test_recognised_words_align_as_the_reference_does(arctic, arctic_words):
     # Whisper's own word times are coarse (about 0.1 s late here): the aligner sets the timing.
     (superlative,) = [w for w in arctic_words.words if w.text.startswith("superlative")]
     assert superlative.start - 0.2 <= p.start <= superlative.end
+
+
+def test_a_long_take_is_aligned_in_pieces_as_it_is_whole(shared_data):
+    samples, _ = load_audio(shared_data / "speech" / "asterisk-demo-instruct.wav")  # 73 s
+    words = transcribe(samples)
+    assert len(chunk_bounds(samples)) - 1 == 3
+    whole, pieces = align_phones(samples, words.text), align_timed_words(samples, words.words)
+    assert pieces[0].start == 0.0 and abs(pieces[-1].end - len(samples) / 16000) < 1e-6
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert phone_error_rate(whole, pieces) < 0.03
+    bilabials = [sum(p.name in ("P", "B", "M") for p in phones) for phones in (whole, pieces)]
+    assert abs(bilabials[0] - bilabials[1]) <= 1, bilabials
 
 
 def test_an_8khz_telephone_prompt_is_recognised(shared_data):

@@ -99,7 +99,7 @@ def recognise_phones(samples: np.ndarray, progress: bool = False) -> list[Phone]
     pieces = [to_pcm16(samples[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
     bar = tqdm(total=len(pieces), desc="phones", unit="piece", disable=not progress or len(pieces) < 2, leave=False)
     with bar:
-        decoded = _decode_all(pieces, bar)
+        decoded = _in_workers(decode_phones, pieces, bar)
     phones = [
         Phone(_plain(word), (cut // HOP + start) / SPHINX_FPS, (cut // HOP + end + 1) / SPHINX_FPS)
         for cut, segments in zip(cuts, decoded) for word, start, end in segments
@@ -125,17 +125,19 @@ def chunk_bounds(samples: np.ndarray, chunk_s: float = CHUNK_S) -> list[int]:
     return cuts + [len(samples)]
 
 
-def _decode_all(pieces: list[bytes], bar: tqdm) -> list[list[tuple[str, int, int]]]:
+def _in_workers(work, pieces: list, bar: tqdm) -> list:
+    """``[work(piece) for piece in pieces]``, in worker processes, one per core (pocketsphinx
+    holds the GIL, so threads would not help); errors ``work`` raises reach the caller."""
     workers = min(len(pieces), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     # fork, not spawn or forkserver: those re-import the caller's __main__ in every worker, which
     # re-runs a user's script that lacks an `if __name__ == "__main__"` guard. The workers only
-    # run pocketsphinx on bytes. Elsewhere than Linux the pieces are decoded one after another.
+    # run pocketsphinx on the pieces. Elsewhere than Linux the pieces are decoded one after another.
     if workers > 1 and sys.platform.startswith("linux"):
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
                 out = []
-                for segments in pool.map(decode_phones, pieces):
-                    out.append(segments)
+                for result in pool.map(work, pieces):
+                    out.append(result)
                     bar.update()
                 return out
         except (OSError, BrokenProcessPool) as exc:
@@ -143,7 +145,7 @@ def _decode_all(pieces: list[bytes], bar: tqdm) -> list[list[tuple[str, int, int
             bar.reset()
     out = []
     for piece in pieces:
-        out.append(decode_phones(piece))
+        out.append(work(piece))
         bar.update()
     return out
 
@@ -190,6 +192,47 @@ def align_phones(samples: np.ndarray, transcript: str) -> list[Phone]:
         except TranscriptError:
             if attempt == len(readings) - 1:
                 raise
+
+
+def align_timed_words(samples: np.ndarray, words, progress: bool = False) -> list[Phone]:
+    """Forced alignment to words that carry their times (Whisper's, :class:`.recognition.Word`).
+
+    A recording longer than :data:`CHUNK_S` is cut at its quietest moments (:func:`chunk_bounds`),
+    each word goes to the piece that holds its middle, and the pieces are aligned
+    (:func:`align_phones`) in worker processes: one alignment of a whole hour held over 4 GB
+    and took 19 minutes (pocketsphinx's search grows faster than the recording), the pieces take
+    bounded memory and both cores. Shorter recordings are aligned whole.
+
+    Args:
+        samples: (N,) float32 mono at 16 kHz.
+        words: the words in order, each with ``text``, ``start`` and ``end`` (seconds).
+        progress: show a tqdm bar over the pieces.
+
+    Returns:
+        Contiguous phones covering the recording, silences as ``SIL``.
+
+    Raises:
+        TranscriptError: a piece's words do not match its audio (see :func:`align_phones`).
+    """
+    cuts = chunk_bounds(samples)
+    if len(cuts) == 2:
+        return align_phones(samples, " ".join(w.text for w in words))
+    pieces = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        inside = [w.text for w in words if a <= 0.5 * (w.start + w.end) * SAMPLE_RATE < b]
+        pieces.append((samples[a:b], " ".join(inside)))
+    bar = tqdm(total=len(pieces), desc="alignment", unit="piece", disable=not progress, leave=False)
+    with bar:
+        aligned = _in_workers(_align_piece, pieces, bar)
+    return _merge_silence([Phone(p.name, p.start + a / SAMPLE_RATE, p.end + a / SAMPLE_RATE)
+                           for a, phones in zip(cuts, aligned) for p in phones])
+
+
+def _align_piece(piece: tuple[np.ndarray, str]) -> list[Phone]:
+    samples, text = piece
+    if not text.strip():  # no word in this piece: a pause
+        return [Phone("SIL", 0.0, len(samples) / SAMPLE_RATE)]
+    return align_phones(samples, text)
 
 
 PAD_S = 0.1

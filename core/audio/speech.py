@@ -19,7 +19,7 @@ from ..errors import ModelFileError, TranscriptError
 from .closures import confirm_bilabials
 from .features import Prosody, num_frames, prosody
 from .load import SAMPLE_RATE
-from .phones import Phone, align_phones, recognise_phones
+from .phones import Phone, align_phones, align_timed_words, recognise_phones
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def _phones_from_recognised_words(samples: np.ndarray, whisper_model: str, progr
     from .recognition import transcribe
 
     try:
-        words = transcribe(samples, whisper_model or None).text
-        return align_phones(samples, words), "aligned to the automatic transcript", words
+        words = transcribe(samples, whisper_model or None)
+        return align_timed_words(samples, words.words, progress), "aligned to the automatic transcript", words.text
     except TranscriptError as exc:
         why = str(exc).split(";")[0]
     except ModelFileError as exc:
