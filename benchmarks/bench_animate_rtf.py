@@ -72,7 +72,7 @@ def stage_times(wav: Path) -> dict[str, float]:
     """Seconds per step of animate() on ``wav``, in the order animate takes them."""
     from emoflame.core.audio.features import num_frames, prosody
     from emoflame.core.audio.load import load_audio
-    from emoflame.core.audio.phones import align_phones
+    from emoflame.core.audio.phones import align_timed_words
     from emoflame.core.audio.recognition import transcribe
     from emoflame.core.audio.speech import Speech
     from emoflame.core.emotion.track import read_emotion_track
@@ -93,12 +93,12 @@ def stage_times(wav: Path) -> dict[str, float]:
     lap("prosody (RMS, Praat F0)")
     predictor = load_learned_intensity()
     lap("loading P (cached)")
-    words = transcribe(samples).text
+    words = transcribe(samples)
     lap("Whisper tiny.en (words)")
-    phones = align_phones(samples, words)
-    lap("pocketsphinx alignment")
+    phones = align_timed_words(samples, words.words)
+    lap("pocketsphinx alignment (2 cores)")
     speech = Speech(samples, 25.0, num_frames(len(samples) / 16000, 25.0), tracks, tuple(phones),
-                    "aligned to the automatic transcript", words)
+                    "aligned to the automatic transcript", words.text)
     intensity = predictor.predict(speech)
     lap("intensity (P)")
     track = read_emotion_track("happy")
