@@ -1,6 +1,7 @@
 """Automatic transcripts with Whisper tiny.en (faster-whisper) on real recordings, and how their
 words feed the forced alignment."""
 
+import difflib
 import shutil
 
 import numpy as np
@@ -68,6 +69,17 @@ def test_a_long_take_is_aligned_in_pieces_as_it_is_whole(shared_data):
     assert phone_error_rate(whole, pieces) < 0.03
     bilabials = [sum(p.name in ("P", "B", "M") for p in phones) for phones in (whole, pieces)]
     assert abs(bilabials[0] - bilabials[1]) <= 1, bilabials
+
+
+def test_a_long_recording_goes_to_whisper_in_blocks_with_its_times_kept(shared_data, monkeypatch):
+    samples, _ = load_audio(shared_data / "speech" / "asterisk-demo-instruct.wav")  # 73 s
+    whole = transcribe(samples)
+    monkeypatch.setattr(recognition, "BLOCK_S", 20.0)  # 4 blocks, as an hour makes 12 of 300 s
+    blocks = transcribe(samples)
+    starts = [w.start for w in blocks.words]
+    assert starts == sorted(starts) and starts[-1] > 60.0
+    a, b = words_of(whole.text), words_of(blocks.text)
+    assert difflib.SequenceMatcher(None, a, b).ratio() > 0.9, (a, b)
 
 
 def test_an_8khz_telephone_prompt_is_recognised(shared_data):
