@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..audio.features import Prosody, frame_times
+from ..audio.load import MAX_DURATION
 from ..errors import IntensityError
 from ..validate import unit_interval
 from .prosody import prosody_intensity
@@ -112,7 +113,8 @@ def read_curve(path: str | os.PathLike, fps: float, num_frames: int) -> np.ndarr
         raise IntensityError(f"{path} has no rows; write time,intensity rows such as '0.0,0.5'")
     values = []
     for line, row in enumerate(rows, start=2 if unit else 1):
-        if len(row) < 2 or not _is_number(row[0]) or not _is_number(row[1]):
+        extra = [cell for cell in row[2:] if cell.strip()]
+        if len(row) < 2 or extra or not _is_number(row[0]) or not _is_number(row[1]):
             raise IntensityError(f"{path} line {line}: expected two numbers 'time,intensity', got {','.join(row)!r}")
         values.append((float(row[0]), unit_interval(float(row[1]), f"{path} line {line}: the intensity")))
     keys, levels = np.array(values).T
@@ -126,6 +128,10 @@ def read_curve(path: str | os.PathLike, fps: float, num_frames: int) -> np.ndarr
     if np.any(np.diff(keys) <= 0):
         raise IntensityError(f"{path}: the {unit} column must increase from row to row")
     first = 0.0 if unit == "time" else 1.0
+    last = MAX_DURATION if unit == "time" else MAX_DURATION * fps + 1
+    if keys[-1] > last:
+        raise IntensityError(f"intensity curve {path}: the {unit} column reaches {keys[-1]:g}, past the longest "
+                             f"recording emoflame reads ({MAX_DURATION / 3600:g} h); give {unit}s within the take")
     if keys[0] < first or not np.all(np.isfinite(keys)):
         raise IntensityError(f"intensity curve {path}: the {unit} column starts at {keys[0]:g}, before the take's first "
                              f"{'second (0)' if unit == 'time' else 'frame (1)'}; give {unit}s from {first:g} on")
