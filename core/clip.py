@@ -231,6 +231,8 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> 
 
 def _number(value, what: str) -> float:
     try:
+        if isinstance(value, (str, bytes, bool)):  # float("25") would pass text for a number
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise ClipError(f"AnimationClip {what} is {value!r}; give a number") from None
