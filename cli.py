@@ -480,12 +480,18 @@ def parse_intensity(text: str) -> str | float:
         return text
 
 
-def _fps(text: str) -> float:
+def _in_range(text: str, low: float, high: float) -> float | None:
+    """``text`` as a finite number in [low, high], or None."""
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 1.0 <= value <= 240.0):
+        return None
+    return value if math.isfinite(value) and low <= value <= high else None
+
+
+def _fps(text: str) -> float:
+    value = _in_range(text, 1.0, 240.0)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate; give a number from 1 to 240 (25, 29.97, 30, 60)")
     return value
 
@@ -501,21 +507,15 @@ def _seed(text: str) -> int:
 
 
 def _transition(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0.0 <= value <= 10.0):
+    value = _in_range(text, 0.0, 10.0)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a transition; give 0 to 10 seconds")
     return value
 
 
 def _dial(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0.0 <= value <= 2.0):
+    value = _in_range(text, 0.0, 2.0)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a dial setting; give 0 to 2 (1 is the voice's own)")
     return value
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import AudioError, ModelFileError, SettingsError, TranscriptError
 from .load import SAMPLE_RATE
+from .phones import chunk_bounds
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,6 @@ def transcribe(samples: np.ndarray, model: str | os.PathLike | None = None, *,
     if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.number) or not np.isfinite(samples).all():
         raise AudioError(f"speech recognition needs (N,) finite mono samples at {SAMPLE_RATE} Hz, "
                          f"got shape {samples.shape}, dtype {samples.dtype}; read audio with load_audio")
-    from .phones import chunk_bounds
-
     whisper = load_model(model, threads=threads)
     duration = len(samples) / SAMPLE_RATE
     raw, language = [], "en"
