@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -150,7 +151,10 @@ def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
 
     try:
         with interruptible():
-            return args.run(args)
+            code = args.run(args)
+            if argv is None and args.run is run_animate:
+                _exit_now(code)
+            return code
     except Interrupted as exc:  # a batch driver, once its workers are stopped
         discard_all()
         print(interrupted_message(exc.signum), file=sys.stderr)
@@ -163,6 +167,23 @@ def main(argv: list[str] | None = None, prog: str = "emoflame") -> int:
     except KeyboardInterrupt:  # only where the handlers could not be installed (not the main thread)
         print("emoflame: interrupted; unfinished outputs were removed, existing files are as they were", file=sys.stderr)
         return 130
+
+
+def _exit_now(code: int) -> None:
+    """End the console script's finished take at once, still inside :func:`interruptible`.
+
+    Python's shutdown puts the default SIGINT/SIGTERM handlers back before Blender's and torch's
+    teardown, which takes seconds: a signal then killed the process by its default action after a
+    successful take. Every output is renamed into place and every path printed by now; what the
+    shutdown would still do is flush the streams and remove Blender's temporary folder."""
+    import shutil
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "bpy" in sys.modules:
+        shutil.rmtree(sys.modules["bpy"].app.tempdir, ignore_errors=True)
+    os._exit(code)
 
 
 def run_animate(args: argparse.Namespace) -> int:
