@@ -1,12 +1,13 @@
 """The portrait animator, measured on its own output: MP4s of real recordings on real portraits,
 read back frame by frame with MediaPipe Face Landmarker.
 
-    python benchmarks/bench_portrait.py [--quick] [--scales] [--strip docs/portrait_strip.png] [--speed]
+    python benchmarks/bench_portrait.py [--quick] [--scales] [--strip docs/portrait_strip.png]
+        [--emotion-sheet docs/portrait_emotions.png] [--speed]
 
 Takes: speech/arctic_a0007.wav (used while building the animator) and
-speech/asterisk-demo-congrats.wav (held out: never looked at while tuning; neutral and happy
-only, it is 30 s long), each animated with ``emoflame.animate`` as neutral, happy, surprised, sad
-and angry (intensity 0.8; Whisper's words for the held-out take) and rendered
+speech/asterisk-demo-congrats.wav (held out: never looked at while tuning), each animated with
+``emoflame.animate`` as neutral, happy, surprised, sad and angry (intensity 0.8; Whisper's words
+for the held-out take) and rendered
 with ``render_portrait`` at 512 px (longer side) on renderers/portrait/default_portrait.jpg
 (Grace Hopper, neutral mouth)
 and tests/data/astronaut.jpg (smiling, teeth showing). Per portrait and recording it prints:
@@ -15,8 +16,10 @@ and tests/data/astronaut.jpg (smiling, teeth showing). Per portrait and recordin
   eye spans) and the clip's (the same surface points on the posed avatar, metres), per take;
 * blinks: keyed blinks (the clip's eyeBlink crossing 0.5) seen as blinks (the video's eye
   opening below half the take's median within a frame of the key);
-* emotion: each emotion's characteristic MediaPipe channels, mean over the take, minus the same
-  take rendered neutral;
+* emotion: each emotion's characteristic MediaPipe channels minus the same take rendered
+  neutral, means over the whole take, over its rest frames (pauses at least 0.12 s from any
+  speech sound, by forced alignment) and over its speech frames (the middle of each vowel), the
+  frame choice of ``bench_emotion_readback.choose_frames``;
 * background: the largest change of any pixel outside the head region, over the whole video,
   in the raw frames against the photo and in the decoded video against its first frame (/255),
   also beyond one 16-px macroblock of the region (H.264 re-codes a block that straddles it), and
@@ -29,7 +32,10 @@ and tests/data/astronaut.jpg (smiling, teeth showing). Per portrait and recordin
 ``--scales`` renders arctic_a0007 (neutral) on grace_hopper scaled down to smaller faces and
 prints lip r and the closure on the P of "superlative" against the eye span: the evidence for
 ``face.MIN_EYE_SPAN_PX``. ``--strip`` writes the contact sheet (rest, open vowel, closure on the
-P, blink, the emotion at its peak) of the happy arctic take on both portraits.
+P, blink, the emotion at its peak) of the happy arctic take on both portraits. ``--emotion-sheet
+PATH`` writes the five emotions at one rest frame of the held-out take on both portraits, and
+beside it PATH's ``_unlabelled`` twin with each row's columns shuffled (seed 10; the key is
+printed), to show to someone who is not told the emotions.
 """
 
 from __future__ import annotations
@@ -44,11 +50,14 @@ from pathlib import Path
 import numpy as np
 
 import emoflame
+from emoflame.core.audio.load import load_audio
+from emoflame.core.audio.speech import analyse_speech
 from emoflame.renderers.portrait import FaceReader, PortraitAnimator, render_portrait
 from emoflame.renderers.portrait.correspondence import correspondence
 from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo
 from emoflame.renderers.portrait.render import load_photo
 from emoflame.renderers.video_file import write_mp4
+from bench_emotion_readback import choose_frames  # this folder is the script's sys.path[0]
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = REPO.parent / "shared" / "data" / "speech"
@@ -56,7 +65,6 @@ PORTRAITS = {"grace_hopper": REPO / "renderers" / "portrait" / "default_portrait
              "astronaut": REPO / "tests" / "data" / "astronaut.jpg"}
 TAKES = {"arctic_a0007": ("and you always want to see it in the superlative degree", "tuning"),
          "asterisk-demo-congrats": ("auto", "held out")}
-HELD_OUT_EMOTIONS = ("neutral", "happy")  # 30 s of speech: two renders per portrait keep the run short
 EMOTIONS = ("neutral", "happy", "surprised", "sad", "angry")
 CHANNELS = {"happy": ("mouthSmileLeft", "mouthSmileRight", "cheekSquintLeft", "cheekSquintRight"),
             "surprised": ("browInnerUp", "browOuterUpLeft", "browOuterUpRight", "eyeWideLeft", "eyeWideRight", "jawOpen"),
@@ -156,6 +164,15 @@ def clips_for(name: str, emotions=EMOTIONS) -> dict:
                                 progress=False) for e in emotions}
 
 
+def rest_and_speech(name: str, clip) -> tuple[np.ndarray, np.ndarray]:
+    """(rest frames, speech frames) of a take: every one ``choose_frames`` admits, from the
+    phones forced-aligned to the take's own words."""
+    samples, _ = load_audio(SPEECH / f"{name}.wav")
+    words = clip.meta.get("transcript") or TAKES[name][0]
+    speech = analyse_speech(samples, clip.fps, phones=True, transcript=words)
+    return choose_frames(speech, clip.channel("eyeBlink_L"), clip.num_frames)
+
+
 def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, work: Path) -> dict:
     import cv2
 
@@ -221,11 +238,14 @@ def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, wo
             lo, hi = (int(round(s * clip.fps)) for s in P_CLOSURE_S)
             result.setdefault("p_closure_gap", {})[emotion] = float(np.nanmin(tracks[emotion]["gap"][lo:hi + 1]))
             result.setdefault("vowel_gap", {})[emotion] = float(np.nanmax(tracks[emotion]["gap"]))
+    rest, vowels = rest_and_speech(take, neutral)
+    result["rest_frames"], result["speech_frames"] = len(rest), len(vowels)
     for emotion, names in CHANNELS.items():
         if emotion in tracks and "neutral" in tracks:
-            result.setdefault("emotion_rise", {})[emotion] = {
-                n: float(np.nanmean(tracks[emotion]["scores"][n]) - np.nanmean(tracks["neutral"]["scores"][n]))
-                for n in names}
+            for part, frames in (("take", slice(None)), ("rest", rest), ("speech", vowels)):
+                result.setdefault("emotion_rise", {}).setdefault(emotion, {})[part] = {
+                    n: float(np.nanmean(tracks[emotion]["scores"][n][frames])
+                             - np.nanmean(tracks["neutral"]["scores"][n][frames])) for n in names}
     animator.close()
     return result
 
@@ -243,8 +263,11 @@ def report(r: dict) -> None:
     if "p_closure_gap" in r:
         print("inner-lip gap (eye spans) at the P / widest: " + ", ".join(
             f"{e} {r['p_closure_gap'][e]:.3f}/{r['vowel_gap'][e]:.3f}" for e in r["p_closure_gap"]))
+    print(f"emotion minus neutral, MediaPipe's scores: whole take / {r['rest_frames']} rest frames / "
+          f"{r['speech_frames']} vowel frames")
     for emotion, rise in r.get("emotion_rise", {}).items():
-        print(f"emotion {emotion} minus neutral: " + ", ".join(f"{n} {v:+.3f}" for n, v in rise.items()))
+        print(f"  {emotion:9s} " + ", ".join(
+            f"{n} {rise['take'][n]:+.3f}/{rise['rest'][n]:+.3f}/{rise['speech'][n]:+.3f}" for n in rise["take"]))
     print(f"background outside the head region ({100 * (1 - r['head_region_share']):.0f} % of the frame): raw max "
           f"{r['raw_background_max']}/255; decoded, largest change over the video vs its first frame: "
           + ", ".join(f"{e} {v}" for e, v in r["decoded_background_max"].items())
@@ -281,8 +304,6 @@ def scales(reader: FaceReader, work: Path) -> None:
 
 def strip(clips: dict, reader: FaceReader, out: Path, work: Path) -> None:
     """Rows: portraits; columns: photo, rest, open vowel, closure on the P, blink, emotion peak."""
-    import cv2
-
     clip = clips["happy"]
     lo, hi = (int(round(s * clip.fps)) for s in P_CLOSURE_S)
     smile = clip.channel("mouthSmile_L") + clip.channel("mouthSmile_R")
@@ -291,10 +312,7 @@ def strip(clips: dict, reader: FaceReader, out: Path, work: Path) -> None:
         photo = load_photo(PORTRAITS[name], RESOLUTION)
         animator = PortraitAnimator(photo)
         opening = avatar_lip_opening(animator, clip)
-        marks = animator.fit.reading.points[:, :2]
-        centre, half = (marks.min(0) + marks.max(0)) / 2, (marks.max(0) - marks.min(0)).max() * 0.75
-        y0, x0 = (max(0, int(c - half)) for c in centre[::-1])
-        face = (slice(y0, int(centre[1] + half)), slice(x0, int(centre[0] + half)))
+        face = face_box(animator)
         animator.close()
         frames = read_video(render_portrait(clip, photo, work / f"strip_{name}.mp4", force=True, progress=False),
                             photo.shape[:2])
@@ -304,20 +322,64 @@ def strip(clips: dict, reader: FaceReader, out: Path, work: Path) -> None:
         picks = [("photo", None), ("rest", silent), ("open vowel", int(np.argmax(opening))),
                  ("closure (P)", lo + int(np.argmin(opening[lo:hi + 1]))), ("blink", keys[0]),
                  ("happy peak", int(np.argmax(np.where(open_eyes, smile, -1.0))))]
-        tiles = []
-        for label, t in picks:
-            image = photo if t is None else frames[t]
-            tile = np.ascontiguousarray(image[face])
-            tile = cv2.resize(tile, (300, 300), interpolation=cv2.INTER_CUBIC)
-            text = label if t is None else f"{label} ({t / clip.fps:.2f} s)"
-            cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            tiles.append(tile)
-        rows.append(np.hstack(tiles))
+        rows.append(np.hstack([tile(photo if t is None else frames[t], face,
+                                    label if t is None else f"{label} ({t / clip.fps:.2f} s)")
+                               for label, t in picks]))
+    write_sheet(rows, out)
+
+
+def face_box(animator: PortraitAnimator) -> tuple[slice, slice]:
+    """A square around the face MediaPipe found in the photo, with room for the hair and chin."""
+    marks = animator.fit.reading.points[:, :2]
+    centre, half = (marks.min(0) + marks.max(0)) / 2, (marks.max(0) - marks.min(0)).max() * 0.75
+    y0, x0 = (max(0, int(c - half)) for c in centre[::-1])
+    return slice(y0, int(centre[1] + half)), slice(x0, int(centre[0] + half))
+
+
+def tile(image: np.ndarray, face: tuple[slice, slice], text: str) -> np.ndarray:
+    """(300, 300, 3) the face of ``image``, captioned."""
+    import cv2
+
+    out = cv2.resize(np.ascontiguousarray(image[face]), (300, 300), interpolation=cv2.INTER_CUBIC)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def write_sheet(rows: list[np.ndarray], out: Path) -> None:
+    import cv2
+
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     cv2.imwrite(str(out), np.vstack(rows)[..., ::-1])
-    print(f"\nwrote {out}")
+    print(f"wrote {out}")
+
+
+def emotion_sheet(clips: dict, out: Path) -> None:
+    """The five emotions at the middle of the held-out take's longest pause, on both portraits
+    (``out``), and the same with each row shuffled and numbered (``out``'s ``_unlabelled`` twin)."""
+    take = "asterisk-demo-congrats"
+    rest, _ = rest_and_speech(take, clips["neutral"])
+    pauses = np.split(rest, np.flatnonzero(np.diff(rest) > 1) + 1)
+    longest = max(pauses, key=len)
+    t = int(longest[len(longest) // 2])
+    rng = np.random.default_rng(10)
+    labelled, unlabelled = [], []
+    for name in PORTRAITS:
+        animator = PortraitAnimator(load_photo(PORTRAITS[name], RESOLUTION))
+        face = face_box(animator)
+        images = {}
+        for emotion in EMOTIONS:
+            clip = clips[emotion]
+            w = animator.mesh.avatar_weights(clip.weights[t:t + 1], clip.channels)[0]
+            images[emotion] = animator.frame(w, None if clip.head_pose is None else clip.head_pose[t])
+        animator.close()
+        labelled.append(np.hstack([tile(images[e], face, f"{e} ({t / clip.fps:.2f} s)") for e in EMOTIONS]))
+        order = rng.permutation(len(EMOTIONS))
+        unlabelled.append(np.hstack([tile(images[EMOTIONS[i]], face, str(k + 1)) for k, i in enumerate(order)]))
+        print(f"{name}: " + ", ".join(f"{k + 1} = {EMOTIONS[i]}" for k, i in enumerate(order)))
+    write_sheet(labelled, out)
+    write_sheet(unlabelled, out.with_name(f"{out.stem}_unlabelled{out.suffix}"))
 
 
 def speed() -> None:
@@ -349,6 +411,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="arctic_a0007 only")
     parser.add_argument("--scales", action="store_true", help="the face-size study")
     parser.add_argument("--strip", type=Path, help="write the contact sheet here")
+    parser.add_argument("--emotion-sheet", type=Path, help="write the emotions side by side here (and an unlabelled twin)")
     parser.add_argument("--no-bench", action="store_true", help="skip the main figures")
     parser.add_argument("--speed", action="store_true", help="only the ms per frame")
     args = parser.parse_args()
@@ -362,11 +425,13 @@ def main() -> None:
             clips["arctic_a0007"] = clips_for("arctic_a0007")
         if not args.no_bench:
             for take in takes:
-                clips.setdefault(take, clips_for(take, EMOTIONS if TAKES[take][1] == "tuning" else HELD_OUT_EMOTIONS))
+                clips.setdefault(take, clips_for(take))
                 for portrait in PORTRAITS:
                     report(bench_portrait(portrait, take, clips[take], reader, work))
         if args.strip:
             strip(clips["arctic_a0007"], reader, args.strip, work)
+        if args.emotion_sheet:
+            emotion_sheet(clips.get("asterisk-demo-congrats") or clips_for("asterisk-demo-congrats"), args.emotion_sheet)
         if args.scales:
             scales(reader, work)
 
