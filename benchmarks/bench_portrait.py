@@ -173,7 +173,9 @@ def rest_and_speech(name: str, clip) -> tuple[np.ndarray, np.ndarray]:
     return choose_frames(speech, clip.channel("eyeBlink_L"), clip.num_frames)
 
 
-def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, work: Path) -> dict:
+def bench_portrait(portrait: str, take: str, clips: dict, parts: tuple[np.ndarray, np.ndarray],
+                   reader: FaceReader, work: Path) -> dict:
+    """Every figure of one portrait and take; ``parts``: the take's (rest, speech) frames."""
     import cv2
 
     photo = load_photo(PORTRAITS[portrait], RESOLUTION)
@@ -238,7 +240,7 @@ def bench_portrait(portrait: str, take: str, clips: dict, reader: FaceReader, wo
             lo, hi = (int(round(s * clip.fps)) for s in P_CLOSURE_S)
             result.setdefault("p_closure_gap", {})[emotion] = float(np.nanmin(tracks[emotion]["gap"][lo:hi + 1]))
             result.setdefault("vowel_gap", {})[emotion] = float(np.nanmax(tracks[emotion]["gap"]))
-    rest, vowels = rest_and_speech(take, neutral)
+    rest, vowels = parts
     result["rest_frames"], result["speech_frames"] = len(rest), len(vowels)
     for emotion, names in CHANNELS.items():
         if emotion in tracks and "neutral" in tracks:
@@ -355,11 +357,10 @@ def write_sheet(rows: list[np.ndarray], out: Path) -> None:
     print(f"wrote {out}")
 
 
-def emotion_sheet(clips: dict, out: Path) -> None:
-    """The five emotions at the middle of the held-out take's longest pause, on both portraits
-    (``out``), and the same with each row shuffled and numbered (``out``'s ``_unlabelled`` twin)."""
-    take = "asterisk-demo-congrats"
-    rest, _ = rest_and_speech(take, clips["neutral"])
+def emotion_sheet(clips: dict, rest: np.ndarray, out: Path) -> None:
+    """The five emotions at the middle of the held-out take's longest pause (``rest``: its rest
+    frames), on both portraits (``out``), and the same with each row shuffled and numbered
+    (``out``'s ``_unlabelled`` twin)."""
     pauses = np.split(rest, np.flatnonzero(np.diff(rest) > 1) + 1)
     longest = max(pauses, key=len)
     t = int(longest[len(longest) // 2])
@@ -420,18 +421,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, FaceReader() as reader:
         work = Path(folder)
         takes = ["arctic_a0007"] if args.quick else list(TAKES)
-        clips = {}
-        if not args.no_bench or args.strip:
-            clips["arctic_a0007"] = clips_for("arctic_a0007")
+        clips, parts = {}, {}
+
+        def take_of(name):
+            # animated and forced-aligned once, whatever uses it
+            if name not in clips:
+                clips[name] = clips_for(name)
+                parts[name] = rest_and_speech(name, clips[name]["neutral"])
+            return clips[name]
+
         if not args.no_bench:
             for take in takes:
-                clips.setdefault(take, clips_for(take))
                 for portrait in PORTRAITS:
-                    report(bench_portrait(portrait, take, clips[take], reader, work))
+                    report(bench_portrait(portrait, take, take_of(take), parts[take], reader, work))
         if args.strip:
-            strip(clips["arctic_a0007"], reader, args.strip, work)
+            strip(take_of("arctic_a0007"), reader, args.strip, work)
         if args.emotion_sheet:
-            emotion_sheet(clips.get("asterisk-demo-congrats") or clips_for("asterisk-demo-congrats"), args.emotion_sheet)
+            held_out = "asterisk-demo-congrats"
+            emotion_sheet(take_of(held_out), parts[held_out][0], args.emotion_sheet)
         if args.scales:
             scales(reader, work)
 
