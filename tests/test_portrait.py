@@ -194,3 +194,19 @@ def test_the_opengl_and_numpy_rasters_agree(hopper):
     assert (a.triangle == b.triangle).mean() > 0.999
     both = a.covered & b.covered & (a.triangle == b.triangle)
     assert np.abs(a.bary[both] - b.bary[both]).max() < 1e-3
+
+
+def test_two_portraits_open_at_once_each_keep_their_own_frames(smiling, clip):
+    """Each OpenGL rasteriser draws in its own context: a second animator made its context
+    current, and the first one's frames were drawn into it (the astronaut's head torn off)."""
+    t = int(np.argmax(_opening(smiling, clip)))
+    before = _frame(smiling, clip, t)
+    other = PortraitAnimator(DEFAULT_PORTRAIT)
+    try:
+        assert other.raster.backend == smiling.raster.backend
+        after = _frame(smiling, clip, t)
+        _frame(other, clip, t)
+        again = _frame(smiling, clip, t)
+    finally:
+        other.close()
+    assert np.array_equal(before, after) and np.array_equal(before, again)

@@ -240,16 +240,19 @@ class _GLRaster:
         corners[..., 2] = np.asarray(depth, np.float32)[self.faces]
         lo, hi = float(corners[..., 2].min()), float(corners[..., 2].max())
         pad = max(hi - lo, 1e-6) * 0.01
-        self.program["origin"].value = (float(origin[0]), float(origin[1]))
-        self.program["depth_range"].value = (lo - pad, hi + pad)
-        self.vertices.write(corners.tobytes())
-        self.fbo.use()
-        self.fbo.clear(depth=1.0)
-        self.ctx.enable(self._moderngl.DEPTH_TEST | self._moderngl.CULL_FACE)
-        self.ctx.front_face = "cw"
-        self.vao.render(self._moderngl.TRIANGLES)
-        triangle = np.frombuffer(self.fbo.read(components=1, attachment=0, dtype="i4"), np.int32).reshape(h, w) - 1
-        uv = np.frombuffer(self.fbo.read(components=2, attachment=1, dtype="f4"), np.float32).reshape(h, w, 2)
+        # made current for this draw: a second rasteriser in the process (another portrait) made
+        # its own context current, and this one's calls went to it
+        with self.ctx:
+            self.program["origin"].value = (float(origin[0]), float(origin[1]))
+            self.program["depth_range"].value = (lo - pad, hi + pad)
+            self.vertices.write(corners.tobytes())
+            self.fbo.use()
+            self.fbo.clear(depth=1.0)
+            self.ctx.enable(self._moderngl.DEPTH_TEST | self._moderngl.CULL_FACE)
+            self.ctx.front_face = "cw"
+            self.vao.render(self._moderngl.TRIANGLES)
+            triangle = np.frombuffer(self.fbo.read(components=1, attachment=0, dtype="i4"), np.int32).reshape(h, w) - 1
+            uv = np.frombuffer(self.fbo.read(components=2, attachment=1, dtype="f4"), np.float32).reshape(h, w, 2)
         bary = np.zeros((h, w, 3), np.float32)
         hit = triangle != NO_TRIANGLE
         bary[..., :2] = uv
@@ -258,6 +261,7 @@ class _GLRaster:
         return Raster(int(origin[0]), int(origin[1]), triangle, bary)
 
     def release(self) -> None:
-        for thing in (self.vao, self.vertices, self.corners, self.fbo, self.program):
-            thing.release()
+        with self.ctx:
+            for thing in (self.vao, self.vertices, self.corners, self.fbo, self.program):
+                thing.release()
         self.ctx.release()
