@@ -19,7 +19,9 @@ same point of the same triangle at rest: a piecewise-affine warp through ``cv2.r
 per triangle, so lips part and meet where the avatar's do (displacement = project(avatar posed
 by the clip) − project(avatar at the photo's rest expression)). Skin that the photo hid at rest
 (a lid closing over the eye, a lip rolling out) takes the filled-in skin; the teeth, gums, tongue
-and the mouth's lining are painted from the avatar (:func:`shading.paint`), colour-matched. Pixels
+and the mouth's lining (with the band where the lips turn inwards) are painted from the avatar
+(:func:`shading.paint`), colour-matched and shaded with depth behind the front teeth, except
+where the photo itself showed the same surface at rest. Pixels
 outside the avatar but inside the head region follow the avatar's nearest motion: the displacement at the avatar's edge carried outwards (:func:`warp.push_pull`) and faded
 out towards the background. Method: the 3D-aware reenactment route (a face
 model's motion, not 2D landmarks, drives the warp) as in Blanz & Vetter-style expression
@@ -34,9 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...core.flame.avatar import INTERIOR_PARTS
 from ...core.flame.geometry import axis_angle_to_matrix
 from .correspondence import correspondence
-from .face import EYE_LOWER, EYE_UPPER, FaceReader, check_photo, detect_face
+from .face import EYE_LOWER, EYE_UPPER, INNER_LIP_LOWER, INNER_LIP_UPPER, FaceReader, check_photo, detect_face
 from .fit import fit_portrait
 from .mesh import EYEBALL, INTERIOR, MOUTH_INNER, SKIN, AvatarMesh
 from .raster import Rasterizer
@@ -52,8 +55,12 @@ WINDOW_MARGIN = 0.1
 """Eye spans of room below the chin for the jaw to open into."""
 STRETCH = (1.3, 2.0)
 """Area ratios (frame / photo) over which stretched skin gives way to the filled-in skin."""
-MOUTH_SHADOW_METRES = 0.025
-"""Depth behind the lips over which the mouth's inside darkens by a factor e (its own shadow)."""
+MOUTH_SHADOW_METRES = 0.06
+"""Depth behind the front teeth over which the mouth's inside darkens by a factor e (its own
+shadow): the teeth stay lit, the tongue dims with depth, the throat is dark by its own colour."""
+INNER_LIP_OPEN_METRES = 0.003
+"""Inner-lip opening beyond the photo's own over which the inner lips give up the photo's pixels
+for the avatar's: in a closed-mouth photo they are the lip seam, which opened reads as a pale ring."""
 LASH_WIDTH = 0.03
 """The closed eye's lash line, in eye spans."""
 LASH_STRENGTH = 0.9
@@ -126,7 +133,10 @@ class PortraitAnimator:
         self._origin = np.array(origin, np.float32)
         # per-triangle tables with a last row for "no triangle" (raster id -1)
         self._kind = np.append(self.mesh.kind, -1).astype(np.int8)
-        self._lips = np.flatnonzero(np.append(self.mesh.avatar.masks["lips"], np.zeros(len(rest) - self.mesh.avatar.num_vertices, bool)))
+        self._teeth = self.mesh.avatar.num_vertices + np.flatnonzero(
+            self.mesh.avatar.interior.parts == INTERIOR_PARTS.index("teeth"))
+        self._inner_upper, self._inner_lower = list(INNER_LIP_UPPER[2:-2]), list(INNER_LIP_LOWER[2:-2])
+        self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
 
     # --- per photo ---------------------------------------------------------------------------
@@ -238,7 +248,7 @@ class PortraitAnimator:
         self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
-            out = self._paint_mouth(out, v, r, depth, kind, painted, local, head_pose)
+            out = self._paint_mouth(out, v, r, depth, painted, local, head_pose)
         frame = self.photo.copy()
         np.copyto(frame[win.slices], np.clip(out + 0.5, 0, 255).astype(np.uint8),
                   where=self.head_region[win.slices][..., None])
@@ -284,35 +294,43 @@ class PortraitAnimator:
             patch = out[lo[1]:hi[1], lo[0]:hi[0]]
             patch += alpha[..., None] * (self._lash_colour[eyeball] - patch)
 
-    def _paint_mouth(self, out, v, r, depth, kind, painted, local, head_pose):
+    def _paint_mouth(self, out, v, r, depth, painted, local, head_pose):
         """The avatar's mouth, lit, darkened with depth into the mouth and colour-matched, except
-        where it shows teeth the photo itself showed at rest (those move with the avatar's
-        teeth); edges softened."""
+        where it shows what the photo itself showed at rest (its teeth, which move with the
+        avatar's, and the inner lips while the mouth is no more open than the photo's, see
+        :data:`INNER_LIP_OPEN_METRES`); edges softened."""
         import cv2
 
-        colour = np.zeros(out.shape, np.float32)
         normals = self.normals if head_pose is None else self._turned_normals(head_pose)
         tri, bary = r.triangle[painted], r.bary[painted]
         lit = self.colour(paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals))
-        # the cavity's own shadow: light falls off with depth behind the lips' front
-        behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._lips].min()
+        # the cavity's own shadow, from the teeth's front: light enters past the lips, and a
+        # fall-off from the lips' front put the visible teeth in shade and the tongue in black
+        behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._teeth].min()
         lit *= np.exp(-np.maximum(behind, 0.0) / (MOUTH_SHADOW_METRES * self.fit.camera.scale))[:, None]
-        colour[painted] = lit * 255.0
-        # the photo's own teeth: where this pixel's surface point was the one the photo showed
+        # the photo's own mouth: where this pixel's surface point was the one the photo showed
         h, w = self.rest_triangle.shape
         at = np.rint(local[painted]).astype(int)
         inside = (at[:, 0] >= 0) & (at[:, 0] < w) & (at[:, 1] >= 0) & (at[:, 1] < h)
         shown = np.full(len(tri), -1)
         shown[inside] = self.rest_triangle[at[inside, 1], at[inside, 0]]
-        same = (shown >= 0) & (self.mesh.kind[tri] == INTERIOR) & np.any(
+        same = (shown >= 0) & np.any(
             self.mesh.faces[np.maximum(shown, 0)][:, :, None] == self.mesh.faces[tri][:, None, :], axis=(1, 2))
-        seen = np.zeros(out.shape[:2], np.float32)
-        seen[painted] = same
-        seen = cv2.GaussianBlur(seen, (0, 0), EDGE_PX)[painted][:, None]
-        colour[painted] += seen * (out[painted] - colour[painted])
-        alpha = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), EDGE_PX)
+        # the avatar's paint where the photo has nothing to show, normalised over that area
+        cover = np.zeros(out.shape[:2], np.float32)
+        opened = np.clip((self._lip_gap(v) - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
+        cover[painted] = 1.0 - same * np.where(self.mesh.kind[tri] == MOUTH_INNER, 1.0 - opened, 1.0)
+        colour = np.zeros(out.shape, np.float32)
+        colour[painted] = lit * (255.0 * cover[painted][:, None])
+        alpha = cv2.GaussianBlur(cover, (0, 0), EDGE_PX)
         colour = cv2.GaussianBlur(colour, (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
         return out + alpha[..., None] * (colour - out)
+
+    def _lip_gap(self, v: np.ndarray) -> float:
+        """The inner-lip opening of posed stacked vertices ``v``, metres (mean over the inner
+        lips' middle MediaPipe landmarks)."""
+        points = self.corr.points(v[: self.mesh.avatar.num_vertices], self.mesh.avatar.faces)
+        return float(np.linalg.norm(points[self._inner_upper] - points[self._inner_lower], axis=1).mean())
 
     def _stretch(self, target: np.ndarray) -> np.ndarray:
         """(F,) each triangle's area in this frame over its area in the photo."""

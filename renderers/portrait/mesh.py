@@ -63,7 +63,9 @@ class AvatarMesh:
         skin_faces = avatar.faces
         eye = avatar.masks["eyeball_L"] | avatar.masks["eyeball_R"]
         kind[: len(skin_faces)][eye[skin_faces].all(axis=1)] = EYEBALL
-        kind[: len(skin_faces)][avatar.masks["mouth_inner"][skin_faces].all(axis=1)] = MOUTH_INNER
+        # the band where the lips turn inwards too: warped, it stretched the photo's lip seam into
+        # a pale ring around every open mouth
+        kind[: len(skin_faces)][avatar.masks["mouth_inner"][skin_faces].any(axis=1)] = MOUTH_INNER
         kind[len(skin_faces):] = INTERIOR
         neck = (avatar.joint_regressor @ avatar.vertices)[JOINT_NAMES.index("neck")]
         rest = np.vstack([avatar.vertices, avatar.interior.vertices])
