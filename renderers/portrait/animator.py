@@ -61,6 +61,8 @@ shadow): the teeth stay lit, the tongue dims with depth, the throat is dark by i
 INNER_LIP_OPEN_METRES = 0.003
 """Inner-lip opening beyond the photo's own over which the inner lips give up the photo's pixels
 for the avatar's: in a closed-mouth photo they are the lip seam, which opened reads as a pale ring."""
+TEETH_PATCH_PX = 9
+"""Smallest patch of the photo's own teeth (pixels) kept in a frame."""
 LASH_WIDTH = 0.03
 """The closed eye's lash line, in eye spans."""
 LASH_STRENGTH = 0.9
@@ -319,7 +321,14 @@ class PortraitAnimator:
         # the avatar's paint where the photo has nothing to show, normalised over that area
         cover = np.zeros(out.shape[:2], np.float32)
         opened = np.clip((self._lip_gap(v) - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
-        cover[painted] = 1.0 - same * np.where(self.mesh.kind[tri] == MOUTH_INNER, 1.0 - opened, 1.0)
+        band = self.mesh.kind[tri] == MOUTH_INNER
+        teeth = np.zeros(out.shape[:2], np.uint8)
+        teeth[painted] = same & ~band
+        # a few scattered pixels of the photo's teeth, left where the avatar's lips now hide
+        # most of them, read as grey specks in the dark: only patches of TEETH_PATCH_PX stay
+        _, label, stats, _ = cv2.connectedComponentsWithStats(teeth, connectivity=8)
+        teeth = (stats[:, cv2.CC_STAT_AREA] >= TEETH_PATCH_PX)[label][painted] & (label[painted] > 0)
+        cover[painted] = 1.0 - np.where(band, same * (1.0 - opened), teeth)
         colour = np.zeros(out.shape, np.float32)
         colour[painted] = lit * (255.0 * cover[painted][:, None])
         alpha = cv2.GaussianBlur(cover, (0, 0), EDGE_PX)
