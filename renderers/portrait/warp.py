@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import numpy as np
 
+COVERAGE_GAIN = 4.0
+"""A pyramid pixel this many times its coverage counts as known (clipped to 1)."""
 
-def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndarray:
+
+def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 9) -> np.ndarray:
     """Extend a field smoothly from where it is known over where it is not.
 
     Args:
         values: (h, w, C) float32, meaningful where ``known``.
         known: (h, w) bool.
-        levels: pyramid depth; gaps up to about 2**levels pixels fill from both sides.
+        levels: pyramid depth, the full resolution included; gaps up to about 2**(levels - 1)
+            pixels fill from both sides.
 
     Returns:
         (h, w, C) float32: off ``known``, the nearby known values blended (0 if none is known);
-        on ``known``, the same at half resolution; a caller keeps its own values there.
+        on ``known``, ``values`` themselves. The finest level counts: filled from half resolution,
+        the pixels next to the known ones jumped by the field's change over a pixel or two,
+        which stair-stepped a moving jaw's outline against the background.
     """
     mask = known.astype(np.float32)[..., None]
-    weighted = [_down(values * mask)]  # premultiplied by coverage; the finest level is skipped
-    masks = [_down(mask)]
+    weighted = [values * mask]  # premultiplied by coverage
+    masks = [mask]
     for _ in range(levels - 1):
         if min(masks[-1].shape[:2]) < 4:
             break
@@ -35,9 +41,13 @@ def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndar
         masks.append(_down(masks[-1]))
     fill = weighted[-1] / np.maximum(masks[-1], 1e-6)
     for level in range(len(masks) - 2, -1, -1):
-        # "over": this level's coverage in front of the coarser fill
-        fill = weighted[level] + (1.0 - np.clip(masks[level], 0.0, 1.0)) * _up(fill, masks[level].shape)
-    return _up(fill, values.shape)
+        # "over": this level's known values (normalised) in front of the coarser fill, a pixel
+        # counted as known from a quarter covered; with its bare coverage as the weight, a
+        # pixel next to the known ones took half its value from ever farther ones
+        known_here = masks[level]
+        alpha = np.clip(known_here * COVERAGE_GAIN, 0.0, 1.0)
+        fill = alpha * (weighted[level] / np.maximum(known_here, 1e-6)) + (1.0 - alpha) * _up(fill, known_here.shape)
+    return fill
 
 
 def _down(a: np.ndarray) -> np.ndarray:
