@@ -55,9 +55,11 @@ WINDOW_MARGIN = 0.1
 """Eye spans of room below the chin for the jaw to open into."""
 STRETCH = (1.3, 2.0)
 """Area ratios (frame / photo) over which stretched skin gives way to the filled-in skin."""
-MOUTH_SHADOW_METRES = 0.06
+MOUTH_SHADOW_METRES = 0.15
 """Depth behind the front teeth over which the mouth's inside darkens by a factor e (its own
-shadow): the teeth stay lit, the tongue dims with depth, the throat is dark by its own colour."""
+shadow, as posed). Mild, since the avatar's palettes already darken the lining, teeth and tongue
+towards the back by their depth at rest (``flame_assets/paint.py``): at 60 mm the two together
+left a wide-open mouth a dark hole; the throat is dark by its own colour."""
 INNER_LIP_OPEN_METRES = 0.003
 """Inner-lip opening beyond the photo's own over which the inner lips give up the photo's pixels
 for the avatar's: in a closed-mouth photo they are the lip seam, which opened reads as a pale ring."""
