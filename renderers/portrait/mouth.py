@@ -4,7 +4,10 @@ The avatar's mouth interior is painted with its own colours (:func:`shading.pain
 into the photo's exposure and white balance by matching whites in CIE Lab: the photo's teeth
 where its mouth shows them at rest, else the whites of its eyes (the brightest
 :data:`SCLERA_SHARE` of the eye openings: sclera, not iris or lashes), against the avatar's own
-at the same pixels. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
+at the same pixels. Eye whites read dark behind tinted lenses (Grace Hopper's: a gain of 0.6
+where her skin says 1.0), so with them the lightness gain is at least the face skin's (the
+median lightness of the photo's face over the avatar's at the same pixels): the skin cannot
+make a dark-skinned face's teeth too dark, since the larger of the two is taken. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
 bounds so that a misread reference cannot turn teeth black or blue. Reinhard et al., "Color
 Transfer between Images" (2001), with the means of a reference region instead of whole images.
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.flame.avatar import INTERIOR_PARTS
-from .mesh import EYEBALL, INTERIOR
+from .mesh import EYEBALL, INTERIOR, SKIN
 from .shading import paint
 
 MIN_TEETH_PX = 40
@@ -56,9 +59,9 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.asarray(rgb, np.float32).reshape(1, -1, 3), cv2.COLOR_RGB2Lab)[0].astype(np.float64)
 
 
-def whites(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, r) -> tuple[np.ndarray, np.ndarray]:
-    """The reference whites at rest: (n, 3) the avatar's painted colours and (m, 3) the photo's,
-    RGB in [0, 1].
+def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, r) -> LabTransfer:
+    """The transfer into the photo's light, from the reference whites at rest (and, with the
+    eyes' whites, the face skin's lightness as the gain's floor).
 
     Args:
         mesh: the :class:`~.mesh.AvatarMesh`; vertices: (N, 3) its rest pose; rotation: the
@@ -73,13 +76,22 @@ def whites(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, 
     is_teeth = np.zeros_like(hit)
     inner = kind == INTERIOR
     is_teeth[inner] = parts[mesh.faces[tri[inner], 0] - n_skin] == teeth
-    ys, xs = np.nonzero(is_teeth if is_teeth.sum() >= MIN_TEETH_PX else kind == EYEBALL)
     crop = photo[r.y0:r.y0 + r.shape[0], r.x0:r.x0 + r.shape[1]].astype(np.float32) / 255.0
-    ours = paint(mesh, vertices, rotation, r.triangle[ys, xs], r.bary[ys, xs])
-    theirs = crop[ys, xs]
-    if not is_teeth.sum() >= MIN_TEETH_PX:
-        ours, theirs = _brightest(ours), _brightest(theirs)
-    return ours, theirs
+
+    def at(where):
+        ys, xs = np.nonzero(where)
+        return paint(mesh, vertices, rotation, r.triangle[ys, xs], r.bary[ys, xs]), crop[ys, xs]
+
+    if is_teeth.sum() >= MIN_TEETH_PX:
+        return LabTransfer.between(*at(is_teeth))
+    ours, theirs = at(kind == EYEBALL)
+    eyes = LabTransfer.between(_brightest(ours), _brightest(theirs))
+    face = np.zeros_like(hit)
+    skin = kind == SKIN
+    face[skin] = mesh.avatar.masks["face"][mesh.faces[tri[skin]]].all(axis=1)
+    ours, theirs = at(face)
+    skin_gain = np.median(_lab(theirs)[:, 0]) / max(np.median(_lab(ours)[:, 0]), 1.0)
+    return LabTransfer(float(np.clip(max(eyes.gain, skin_gain), *LIGHTNESS_GAIN)), eyes.shift)
 
 
 def _brightest(rgb: np.ndarray) -> np.ndarray:
