@@ -116,12 +116,14 @@ def test_an_open_vowel_shows_the_inside_of_the_mouth(portrait, clip, reader, req
     assert seen.inner_lip_gap() / seen.eye_span > 0.13           # 0.156 and 0.149
 
 
-def test_teeth_behind_closed_lips_take_the_light_of_the_face_not_of_tinted_lenses(hopper, smiling):
+def test_the_mouth_takes_the_light_of_the_face_and_the_colour_of_the_lips(hopper, smiling):
     """Hopper shows no teeth, so her eyes' whites set the teeth's lightness; behind her lenses
-    they read a gain of 0.6 (grey teeth) where her skin reads 1.0. The astronaut's own teeth
-    set hers."""
-    assert 0.9 < hopper.colour.gain < 1.1
-    assert smiling.colour.gain > 1.0
+    they read a gain of 0.6 (grey teeth) where her skin reads 1.0. The astronaut's own teeth set
+    hers (warm: a* +6), and her pale lips (a* 8 below the avatar's) set her tongue's and
+    lining's chroma, which the teeth's turned magenta."""
+    assert 0.9 < hopper.colour.teeth.gain < 1.1
+    assert smiling.colour.teeth.gain > 1.0 and smiling.colour.lining.gain == smiling.colour.teeth.gain
+    assert smiling.colour.teeth.shift[0] > 3 and smiling.colour.lining.shift[0] < -3
 
 
 def test_the_photos_own_expression_gives_back_the_photo(hopper):

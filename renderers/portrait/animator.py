@@ -138,8 +138,9 @@ class PortraitAnimator:
         self._origin = np.array(origin, np.float32)
         # per-triangle tables with a last row for "no triangle" (raster id -1)
         self._kind = np.append(self.mesh.kind, -1).astype(np.int8)
-        self._teeth = self.mesh.avatar.num_vertices + np.flatnonzero(
-            self.mesh.avatar.interior.parts == INTERIOR_PARTS.index("teeth"))
+        self._is_teeth = np.append(np.zeros(self.mesh.avatar.num_vertices, bool),
+                                   self.mesh.avatar.interior.parts == INTERIOR_PARTS.index("teeth"))
+        self._teeth = np.flatnonzero(self._is_teeth)
         self._inner_upper, self._inner_lower = list(INNER_LIP_UPPER[2:-2]), list(INNER_LIP_LOWER[2:-2])
         self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
@@ -310,7 +311,13 @@ class PortraitAnimator:
 
         normals = self.normals if head_pose is None else self._turned_normals(head_pose)
         tri, bary = r.triangle[painted], r.bary[painted]
-        lit = self.colour(paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals))
+        lit = paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals)
+        is_teeth = np.zeros(len(tri), bool)
+        interior = self.mesh.kind[tri] == INTERIOR
+        is_teeth[interior] = self._is_teeth[self.mesh.faces[tri[interior], 0]]
+        for part, transfer in ((is_teeth, self.colour.teeth), (~is_teeth, self.colour.lining)):
+            if part.any():
+                lit[part] = transfer(lit[part])
         # the cavity's own shadow, from the teeth's front: light enters past the lips, and a
         # fall-off from the lips' front put the visible teeth in shade and the tongue in black
         behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._teeth].min()

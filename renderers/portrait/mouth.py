@@ -7,7 +7,8 @@ where its mouth shows them at rest, else the whites of its eyes (the brightest
 at the same pixels. Eye whites read dark behind tinted lenses (Grace Hopper's: a gain of 0.6
 where her skin says 1.0), so with them the lightness gain is at least the face skin's (the
 median lightness of the photo's face over the avatar's at the same pixels): the skin cannot
-make a dark-skinned face's teeth too dark, since the larger of the two is taken. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
+make a dark-skinned face's teeth too dark, since the larger of the two is taken. The lining,
+gums and tongue take the same gain and the chroma shift of the photo's lips. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
 bounds so that a misread reference cannot turn teeth black or blue. Reinhard et al., "Color
 Transfer between Images" (2001), with the means of a reference region instead of whole images.
 """
@@ -59,9 +60,21 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.asarray(rgb, np.float32).reshape(1, -1, 3), cv2.COLOR_RGB2Lab)[0].astype(np.float64)
 
 
-def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, r) -> LabTransfer:
-    """The transfer into the photo's light, from the reference whites at rest (and, with the
-    eyes' whites, the face skin's lightness as the gain's floor).
+@dataclass(frozen=True)
+class MouthColour:
+    """The transfers into the photo's light: ``teeth`` from the reference whites, ``lining``
+    (gums, tongue, throat, the lips' inner surfaces) with the same lightness gain and the chroma
+    shift of the photo's lips over the avatar's: mucosa is the lips' colour turned inwards, and
+    the whites' shift (the astronaut's warm teeth: a* +6) pushed her tongue to magenta where her
+    lips are paler than the avatar's (a* -8)."""
+
+    teeth: LabTransfer
+    lining: LabTransfer
+
+
+def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.ndarray, r) -> MouthColour:
+    """The mouth's transfers from the photo at rest: the reference whites (and, with the eyes'
+    whites, the face skin's lightness as the gain's floor) and the lips.
 
     Args:
         mesh: the :class:`~.mesh.AvatarMesh`; vertices: (N, 3) its rest pose; rotation: the
@@ -82,16 +95,26 @@ def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.nda
         ys, xs = np.nonzero(where)
         return paint(mesh, vertices, rotation, r.triangle[ys, xs], r.bary[ys, xs]), crop[ys, xs]
 
+    def on_skin(mask):
+        out = np.zeros_like(hit)
+        skin = kind == SKIN
+        out[skin] = mask[mesh.faces[tri[skin]]].all(axis=1)
+        return out
+
+    def median_lab(rgb):
+        return np.median(_lab(rgb), axis=0)
+
     if is_teeth.sum() >= MIN_TEETH_PX:
-        return LabTransfer.between(*at(is_teeth))
-    ours, theirs = at(kind == EYEBALL)
-    eyes = LabTransfer.between(_brightest(ours), _brightest(theirs))
-    face = np.zeros_like(hit)
-    skin = kind == SKIN
-    face[skin] = mesh.avatar.masks["face"][mesh.faces[tri[skin]]].all(axis=1)
-    ours, theirs = at(face)
-    skin_gain = np.median(_lab(theirs)[:, 0]) / max(np.median(_lab(ours)[:, 0]), 1.0)
-    return LabTransfer(float(np.clip(max(eyes.gain, skin_gain), *LIGHTNESS_GAIN)), eyes.shift)
+        whites = LabTransfer.between(*at(is_teeth))
+    else:
+        ours, theirs = at(kind == EYEBALL)
+        eyes = LabTransfer.between(_brightest(ours), _brightest(theirs))
+        ours, theirs = at(on_skin(mesh.avatar.masks["face"]))
+        skin_gain = median_lab(theirs)[0] / max(median_lab(ours)[0], 1.0)
+        whites = LabTransfer(float(np.clip(max(eyes.gain, skin_gain), *LIGHTNESS_GAIN)), eyes.shift)
+    ours, theirs = at(on_skin(mesh.avatar.masks["lips"]))
+    lips = np.clip(median_lab(theirs)[1:] - median_lab(ours)[1:], -CHROMA_SHIFT, CHROMA_SHIFT) if len(ours) else whites.shift
+    return MouthColour(whites, LabTransfer(whites.gain, lips))
 
 
 def _brightest(rgb: np.ndarray) -> np.ndarray:
