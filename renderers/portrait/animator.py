@@ -64,6 +64,11 @@ left a wide-open mouth a dark hole; the throat is dark by its own colour."""
 INNER_LIP_OPEN_METRES = 0.003
 """Inner-lip opening beyond the photo's own over which the inner lips give up the photo's pixels
 for the avatar's: in a closed-mouth photo they are the lip seam, which opened reads as a pale ring."""
+LID_TEXTURE_BELOW = 0.25
+LID_TEXTURE_PX = 1.5
+"""The filled-in skin's texture: the frame's own detail (above a Gaussian of this many pixels)
+from this many eye spans below it (under the eye, past the lower lashes). Flat, a closed lid
+read as a patch pasted over the eye (two blind viewers, on Grace Hopper)."""
 TEETH_PATCH_PX = 9
 """Smallest patch of the photo's own teeth (pixels) kept in a frame."""
 LASH_WIDTH = 0.03
@@ -176,11 +181,11 @@ class PortraitAnimator:
                 continue
             eye = cv2.dilate(on_eye.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8))
             outer = cv2.dilate(eye, np.ones((4 * grow + 1,) * 2, np.uint8))
-            # the upper lid's skin: a band above the lashes, its brighter half (not the crease's shadow)
+            # the lid's skin: a ring around the lashes, its brighter half (not the crease's
+            # shadow, brows or a spectacle frame; above the eye alone, Hopper's frame darkened it)
             near = cv2.dilate(eye, np.ones((4 * grow + 1,) * 2, np.uint8))
             far = cv2.dilate(eye, np.ones((10 * grow + 1,) * 2, np.uint8))
-            top = np.nonzero(on_eye)[0].min()
-            band = (far > 0) & (near == 0) & (np.arange(kind.shape[0])[:, None] < top)
+            band = (far > 0) & (near == 0)
             if band.sum() >= 4:
                 lid = crop[band].astype(np.float32)
                 luma = lid @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -251,8 +256,13 @@ class PortraitAnimator:
                               np.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0))
         revealed = cv2.GaussianBlur(revealed * (kind == SKIN), (0, 0), EDGE_PX)
         if revealed.max() > 1e-3:
-            fill = cv2.remap(self.fill, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            out += revealed[..., None] * (fill.astype(np.float32) - out)
+            fill = cv2.remap(self.fill, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            # the filled-in skin is flat (any texture it had would stretch with the lid's few
+            # rows): the fine detail of this frame's skin below it, in grey, gives it a surface
+            below = max(1, int(round(LID_TEXTURE_BELOW * self.fit.reading.eye_span)))
+            detail = np.zeros_like(out)
+            detail[:-below] = out[below:] - cv2.GaussianBlur(out[below:], (0, 0), LID_TEXTURE_PX)
+            out += revealed[..., None] * (fill + detail.mean(axis=2, keepdims=True) - out)
         self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
