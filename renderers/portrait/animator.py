@@ -257,14 +257,18 @@ class PortraitAnimator:
         revealed = np.maximum(cv2.remap(self.hidden, local, None, cv2.INTER_LINEAR, borderValue=0.0),
                               np.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0))
         revealed = cv2.GaussianBlur(revealed * (kind == SKIN), (0, 0), EDGE_PX)
-        if revealed.max() > 1e-3:
-            fill = cv2.remap(self.fill, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        rows, cols = np.nonzero(revealed > 1e-3)
+        if len(rows):
+            box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+            fill = cv2.remap(self.fill, maps[box], None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             # the filled-in skin is flat (any texture it had would stretch with the lid's few
             # rows): the fine detail of this frame's skin below it, in grey, gives it a surface
             below = max(1, int(round(LID_TEXTURE_BELOW * self.fit.reading.eye_span)))
-            detail = np.zeros_like(out)
-            detail[:-below] = out[below:] - cv2.GaussianBlur(out[below:], (0, 0), LID_TEXTURE_PX)
-            out += revealed[..., None] * (fill + LID_TEXTURE_GAIN * detail.mean(axis=2, keepdims=True) - out)
+            grey = out[box[0].start + below:box[0].stop + below, box[1]].mean(axis=2)
+            detail = np.zeros(fill.shape[:2], np.float32)
+            if len(grey):  # none when the box reaches the window's foot
+                detail[:len(grey)] = grey - cv2.GaussianBlur(grey, (0, 0), LID_TEXTURE_PX)
+            out[box] += revealed[box][..., None] * (fill + LID_TEXTURE_GAIN * detail[..., None] - out[box])
         self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
@@ -321,8 +325,35 @@ class PortraitAnimator:
         :data:`INNER_LIP_OPEN_METRES`); edges softened."""
         import cv2
 
+        # the mouth's box, with room for the soft edge
+        ys, xs = np.nonzero(painted)
+        pad = int(np.ceil(3 * EDGE_PX)) + 1
+        box = (slice(max(0, ys.min() - pad), ys.max() + 1 + pad), slice(max(0, xs.min() - pad), xs.max() + 1 + pad))
+        painted = painted[box]
+        tri, bary = r.triangle[box][painted], r.bary[box][painted]
+        # the photo's own mouth: where this pixel's surface point was the one the photo showed
+        h, w = self.rest_triangle.shape
+        at = np.rint(local[box][painted]).astype(int)
+        inside = (at[:, 0] >= 0) & (at[:, 0] < w) & (at[:, 1] >= 0) & (at[:, 1] < h)
+        shown = np.full(len(tri), -1)
+        shown[inside] = self.rest_triangle[at[inside, 1], at[inside, 0]]
+        same = (shown >= 0) & np.any(
+            self.mesh.faces[np.maximum(shown, 0)][:, :, None] == self.mesh.faces[tri][:, None, :], axis=(1, 2))
+        opened = np.clip((self._lip_gap(v) - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
+        band = self.mesh.kind[tri] == MOUTH_INNER
+        teeth = np.zeros(painted.shape, np.uint8)
+        teeth[painted] = same & ~band
+        # a few scattered pixels of the photo's teeth, left where the avatar's lips now hide
+        # most of them, read as grey specks in the dark: only patches of TEETH_PATCH_PX stay
+        _, label, stats, _ = cv2.connectedComponentsWithStats(teeth, connectivity=8)
+        teeth = (stats[:, cv2.CC_STAT_AREA] >= TEETH_PATCH_PX)[label][painted] & (label[painted] > 0)
+        # the avatar's paint where the photo has nothing to show (none: the photo's own mouth)
+        need = 1.0 - np.where(band, same * (1.0 - opened), teeth)
+        if not need.any():
+            return out
+        todo = need > 0
+        tri, bary = tri[todo], bary[todo]
         normals = self.normals if head_pose is None else self._turned_normals(head_pose)
-        tri, bary = r.triangle[painted], r.bary[painted]
         lit = paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals)
         is_teeth = np.zeros(len(tri), bool)
         interior = self.mesh.kind[tri] == INTERIOR
@@ -334,30 +365,17 @@ class PortraitAnimator:
         # fall-off from the lips' front put the visible teeth in shade and the tongue in black
         behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._teeth].min()
         lit *= np.exp(-np.maximum(behind, 0.0) / (MOUTH_SHADOW_METRES * self.fit.camera.scale))[:, None]
-        # the photo's own mouth: where this pixel's surface point was the one the photo showed
-        h, w = self.rest_triangle.shape
-        at = np.rint(local[painted]).astype(int)
-        inside = (at[:, 0] >= 0) & (at[:, 0] < w) & (at[:, 1] >= 0) & (at[:, 1] < h)
-        shown = np.full(len(tri), -1)
-        shown[inside] = self.rest_triangle[at[inside, 1], at[inside, 0]]
-        same = (shown >= 0) & np.any(
-            self.mesh.faces[np.maximum(shown, 0)][:, :, None] == self.mesh.faces[tri][:, None, :], axis=(1, 2))
-        # the avatar's paint where the photo has nothing to show, normalised over that area
-        cover = np.zeros(out.shape[:2], np.float32)
-        opened = np.clip((self._lip_gap(v) - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
-        band = self.mesh.kind[tri] == MOUTH_INNER
-        teeth = np.zeros(out.shape[:2], np.uint8)
-        teeth[painted] = same & ~band
-        # a few scattered pixels of the photo's teeth, left where the avatar's lips now hide
-        # most of them, read as grey specks in the dark: only patches of TEETH_PATCH_PX stay
-        _, label, stats, _ = cv2.connectedComponentsWithStats(teeth, connectivity=8)
-        teeth = (stats[:, cv2.CC_STAT_AREA] >= TEETH_PATCH_PX)[label][painted] & (label[painted] > 0)
-        cover[painted] = 1.0 - np.where(band, same * (1.0 - opened), teeth)
-        colour = np.zeros(out.shape, np.float32)
-        colour[painted] = lit * (255.0 * cover[painted][:, None])
+        # normalised over the painted area, edges softened
+        cover = np.zeros(painted.shape, np.float32)
+        cover[painted] = need
+        colour = np.zeros(painted.shape + (3,), np.float32)
+        where = np.zeros(painted.shape, bool)
+        where[painted] = todo
+        colour[where] = lit * (255.0 * need[todo][:, None])
         alpha = cv2.GaussianBlur(cover, (0, 0), EDGE_PX)
         colour = cv2.GaussianBlur(colour, (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
-        return out + alpha[..., None] * (colour - out)
+        out[box] += alpha[..., None] * (colour - out[box])
+        return out
 
     def _lip_gap(self, v: np.ndarray) -> float:
         """The inner-lip opening of posed stacked vertices ``v``, metres (mean over the inner

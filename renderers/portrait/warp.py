@@ -16,24 +16,22 @@ COVERAGE_GAIN = 4.0
 """A pyramid pixel this many times its coverage counts as known (clipped to 1)."""
 
 
-def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 9) -> np.ndarray:
+def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 8) -> np.ndarray:
     """Extend a field smoothly from where it is known over where it is not.
 
     Args:
         values: (h, w, C) float32, meaningful where ``known``.
         known: (h, w) bool.
-        levels: pyramid depth, the full resolution included; gaps up to about 2**(levels - 1)
-            pixels fill from both sides.
+        levels: pyramid depth from half resolution; gaps up to about 2**levels pixels fill
+            from both sides.
 
     Returns:
         (h, w, C) float32: off ``known``, the nearby known values blended (0 if none is known);
-        on ``known``, ``values`` themselves. The finest level counts: filled from half resolution,
-        the pixels next to the known ones jumped by the field's change over a pixel or two,
-        which stair-stepped a moving jaw's outline against the background.
+        on ``known``, the same at half resolution; a caller keeps its own values there.
     """
     mask = known.astype(np.float32)[..., None]
-    weighted = [values * mask]  # premultiplied by coverage
-    masks = [mask]
+    weighted = [_down(values * mask)]  # premultiplied by coverage; the finest level is the caller's
+    masks = [_down(mask)]
     for _ in range(levels - 1):
         if min(masks[-1].shape[:2]) < 4:
             break
@@ -47,7 +45,7 @@ def push_pull(values: np.ndarray, known: np.ndarray, levels: int = 9) -> np.ndar
         known_here = masks[level]
         alpha = np.clip(known_here * COVERAGE_GAIN, 0.0, 1.0)
         fill = alpha * (weighted[level] / np.maximum(known_here, 1e-6)) + (1.0 - alpha) * _up(fill, known_here.shape)
-    return fill
+    return _up(fill, values.shape)
 
 
 def _down(a: np.ndarray) -> np.ndarray:
