@@ -54,7 +54,7 @@ from emoflame.core.audio.load import load_audio
 from emoflame.core.audio.speech import analyse_speech
 from emoflame.renderers.portrait import FaceReader, PortraitAnimator, render_portrait
 from emoflame.renderers.portrait.correspondence import correspondence
-from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo
+from emoflame.renderers.portrait.face import check_photo, inner_lip_gap
 from emoflame.renderers.portrait.render import load_photo
 from emoflame.renderers.video_file import write_mp4
 from bench_emotion_readback import choose_frames  # this folder is the script's sys.path[0]
@@ -108,9 +108,7 @@ def avatar_lip_opening(animator: PortraitAnimator, clip) -> np.ndarray:
     corr = correspondence(avatar)
     w = animator.mesh.avatar_weights(clip.weights, clip.channels)
     v = avatar.vertices_for(w)
-    points = corr.points(v, avatar.faces)  # (T, 478, 3)
-    up, down = points[:, list(INNER_LIP_UPPER[2:-2])], points[:, list(INNER_LIP_LOWER[2:-2])]
-    return np.linalg.norm(up - down, axis=2).mean(axis=1)
+    return inner_lip_gap(corr.points(v, avatar.faces))  # (T, 478, 3) -> (T,)
 
 
 def blink_keys(clip) -> list[int]:

@@ -13,7 +13,7 @@ import emoflame
 from emoflame.core.errors import OutputError, RigError
 from emoflame.renderers.portrait import FaceReader, PortraitAnimator, PortraitError, detect_face, render_portrait
 from emoflame.renderers.portrait.correspondence import correspondence
-from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo
+from emoflame.renderers.portrait.face import INNER_LIP_LOWER, INNER_LIP_UPPER, check_photo, inner_lip_gap
 from emoflame.renderers.portrait.raster import Rasterizer, rasterize
 from emoflame.renderers.portrait.render import DEFAULT_PORTRAIT
 
@@ -54,7 +54,7 @@ def _opening(animator, clip):
     avatar = animator.mesh.avatar
     points = correspondence(avatar).points(avatar.vertices_for(animator.mesh.avatar_weights(clip.weights, clip.channels)),
                                            avatar.faces)
-    return np.linalg.norm(points[:, list(INNER_LIP_UPPER[2:-2])] - points[:, list(INNER_LIP_LOWER[2:-2])], axis=2).mean(1)
+    return inner_lip_gap(points)
 
 
 def _frame(animator, clip, t):

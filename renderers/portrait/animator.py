@@ -40,7 +40,7 @@ import numpy as np
 from ...core.flame.avatar import INTERIOR_PARTS
 from ...core.flame.geometry import axis_angle_to_matrix
 from .correspondence import correspondence
-from .face import EYE_LOWER, EYE_UPPER, INNER_LIP_LOWER, INNER_LIP_UPPER, FaceReader, check_photo, detect_face
+from .face import EYE_LOWER, EYE_UPPER, FaceReader, check_photo, detect_face, inner_lip_gap
 from .fit import fit_portrait
 from .mesh import EYEBALL, INTERIOR, MOUTH_INNER, SKIN, AvatarMesh
 from .raster import Rasterizer
@@ -148,7 +148,6 @@ class PortraitAnimator:
         self._is_teeth = np.append(np.zeros(self.mesh.avatar.num_vertices, bool),
                                    self.mesh.avatar.interior.parts == INTERIOR_PARTS.index("teeth"))
         self._teeth = np.flatnonzero(self._is_teeth)
-        self._inner_upper, self._inner_lower = list(INNER_LIP_UPPER[2:-2]), list(INNER_LIP_LOWER[2:-2])
         self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
 
@@ -378,10 +377,8 @@ class PortraitAnimator:
         return out
 
     def _lip_gap(self, v: np.ndarray) -> float:
-        """The inner-lip opening of posed stacked vertices ``v``, metres (mean over the inner
-        lips' middle MediaPipe landmarks)."""
-        points = self.corr.points(v[: self.mesh.avatar.num_vertices], self.mesh.avatar.faces)
-        return float(np.linalg.norm(points[self._inner_upper] - points[self._inner_lower], axis=1).mean())
+        """The inner-lip opening of posed stacked vertices ``v``, metres (at MediaPipe's landmarks)."""
+        return float(inner_lip_gap(self.corr.points(v[: self.mesh.avatar.num_vertices], self.mesh.avatar.faces)))
 
     def _stretch(self, target: np.ndarray) -> np.ndarray:
         """(F,) each triangle's area in this frame over its area in the photo."""

@@ -45,6 +45,14 @@ EYE_LOWER = {"L": (362, 382, 381, 380, 374, 373, 390, 249, 263), "R": (33, 7, 16
 """Lid margins per eye; L is the subject's left (on the right of a photo of a face)."""
 
 
+def inner_lip_gap(points: np.ndarray) -> np.ndarray:
+    """Mean distance between the upper and lower inner lip (points 2-8 of each contour): MediaPipe
+    landmarks (..., 478, D) in any unit (pixels read off a photo, metres on the avatar) -> (...)."""
+    points = np.asarray(points)
+    up, down = points[..., list(INNER_LIP_UPPER[2:-2]), :], points[..., list(INNER_LIP_LOWER[2:-2]), :]
+    return np.linalg.norm(up - down, axis=-1).mean(axis=-1)
+
+
 @dataclass(frozen=True)
 class FaceReading:
     """What MediaPipe reads of one face.
@@ -76,9 +84,7 @@ class FaceReading:
 
     def inner_lip_gap(self) -> float:
         """Mean distance between the upper and lower inner lip (points 2-8 of each contour), pixels."""
-        up = self.points[list(INNER_LIP_UPPER[2:-2]), :2]
-        down = self.points[list(INNER_LIP_LOWER[2:-2]), :2]
-        return float(np.linalg.norm(up - down, axis=1).mean())
+        return float(inner_lip_gap(self.points[:, :2]))
 
     def eye_opening(self, side: str) -> float:
         """Mean lid-to-lid distance of one eye ('L' or 'R'), divided by that eye's width."""
