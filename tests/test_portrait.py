@@ -112,8 +112,8 @@ def test_an_open_vowel_shows_the_inside_of_the_mouth(portrait, clip, reader, req
     inside = np.zeros(frame.shape[:2], np.uint8)
     cv2.fillPoly(inside, [contour], 1)
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0]
-    assert np.median(luma) > 15 and np.percentile(luma, 90) > 50  # measured 30 and 71 on Hopper
-    assert seen.inner_lip_gap() / seen.eye_span > 0.13           # 0.156 and 0.149
+    assert np.median(luma) > 15 and np.percentile(luma, 90) > 50  # measured 50 and 108 on Hopper
+    assert seen.inner_lip_gap() / seen.eye_span > 0.13           # 0.151 and 0.162
 
 
 def test_the_mouth_takes_the_light_of_the_face_and_the_colour_of_the_lips(hopper, smiling):
