@@ -351,7 +351,7 @@ def write_sheet(rows: list[np.ndarray], out: Path) -> None:
 
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    cv2.imwrite(str(out), np.vstack(rows)[..., ::-1])
+    cv2.imwrite(str(out), np.vstack(rows)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {out}")
 
 
