@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.flame.avatar import INTERIOR_PARTS
 from ...core.flame.geometry import axis_angle_to_matrix
 from .correspondence import correspondence
 from .face import EYE_LOWER, EYE_UPPER, FaceReader, check_photo, detect_face, inner_lip_gap
@@ -145,9 +144,7 @@ class PortraitAnimator:
         self._origin = np.array(origin, np.float32)
         # per-triangle tables with a last row for "no triangle" (raster id -1)
         self._kind = np.append(self.mesh.kind, -1).astype(np.int8)
-        self._is_teeth = np.append(np.zeros(self.mesh.avatar.num_vertices, bool),
-                                   self.mesh.avatar.interior.parts == INTERIOR_PARTS.index("teeth"))
-        self._teeth = np.flatnonzero(self._is_teeth)
+        self._teeth = np.unique(self.mesh.faces[self.mesh.teeth])  # the teeth's vertices
         self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
 
@@ -354,9 +351,7 @@ class PortraitAnimator:
         tri, bary = tri[todo], bary[todo]
         normals = self.normals if head_pose is None else self._turned_normals(head_pose)
         lit = paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals)
-        is_teeth = np.zeros(len(tri), bool)
-        interior = self.mesh.kind[tri] == INTERIOR
-        is_teeth[interior] = self._is_teeth[self.mesh.faces[tri[interior], 0]]
+        is_teeth = self.mesh.teeth[tri]
         for part, transfer in ((is_teeth, self.colour.teeth), (~is_teeth, self.colour.lining)):
             if part.any():
                 lit[part] = transfer(lit[part])

@@ -17,6 +17,7 @@ import numpy as np
 from ...core.channels import ARKIT_CHANNELS
 from ...core.errors import RigError
 from ...core.flame import JOINT_NAMES
+from ...core.flame.avatar import INTERIOR_PARTS
 from ...core.flame.rigmap import rigmap_for_avatar
 from ...core.flame.geometry import axis_angle_to_matrix
 
@@ -38,6 +39,8 @@ class AvatarMesh:
         faces: (F, 3) int64 indices into the stacked vertices (the avatar's 5023, then the
             interior's).
         kind: (F,) int8 :data:`SKIN`, :data:`EYEBALL`, :data:`MOUTH_INNER` or :data:`INTERIOR`.
+        teeth: (F,) bool, the interior's teeth (colour-matched to the photo's whites; the rest
+            of the interior to its lips).
         neck: (3,) FLAME's neck joint at rest, metres.
         head_weight: (N,) how much of the head's rotation each stacked vertex takes, in [0, 1].
         to_avatar: (52, S) float32, ARKit channel weights (``ARKIT_CHANNELS``) -> the avatar's
@@ -49,6 +52,7 @@ class AvatarMesh:
     avatar: object
     faces: np.ndarray
     kind: np.ndarray
+    teeth: np.ndarray
     neck: np.ndarray
     head_weight: np.ndarray
     to_avatar: np.ndarray
@@ -67,6 +71,8 @@ class AvatarMesh:
         # a pale ring around every open mouth
         kind[: len(skin_faces)][avatar.masks["mouth_inner"][skin_faces].any(axis=1)] = MOUTH_INNER
         kind[len(skin_faces):] = INTERIOR
+        teeth = np.zeros(len(faces), bool)
+        teeth[len(skin_faces):] = avatar.interior.parts[avatar.interior.faces[:, 0]] == INTERIOR_PARTS.index("teeth")
         neck = (avatar.joint_regressor @ avatar.vertices)[JOINT_NAMES.index("neck")]
         rest = np.vstack([avatar.vertices, avatar.interior.vertices])
         full_from = float(avatar.landmarks(avatar.vertices)[CHIN_LANDMARK, 1]) - CHIN_MARGIN_METRES
@@ -74,7 +80,7 @@ class AvatarMesh:
         to_avatar = np.zeros((len(rigmap.channels), len(avatar.blendshape_names)), np.float32)
         to_avatar[:, [avatar.blendshape_names.index(name) for name in rigmap.targets]] = rigmap.matrix
         colours = np.vstack([avatar.vertex_colors, avatar.interior.vertex_colors]).astype(np.float32)
-        return cls(avatar, faces, kind, neck, head_weight(rest[:, 1], full_from), to_avatar, colours, full_from)
+        return cls(avatar, faces, kind, teeth, neck, head_weight(rest[:, 1], full_from), to_avatar, colours, full_from)
 
     def avatar_weights(self, weights: np.ndarray, channels) -> np.ndarray:
         """Channel weights (T, K) whose columns ``channels`` names (a clip's) -> (T, S) float32

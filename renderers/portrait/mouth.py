@@ -8,7 +8,8 @@ at the same pixels. Eye whites read dark behind tinted lenses (Grace Hopper's: a
 where her skin says 1.0), so with them the lightness gain is at least the face skin's (the
 median lightness of the photo's face over the avatar's at the same pixels): the skin cannot
 make a dark-skinned face's teeth too dark, since the larger of the two is taken. The lining,
-gums and tongue take the same gain and the chroma shift of the photo's lips. Lightness is scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
+gums and tongue take the same gain and the chroma shift of the photo's lips. Lightness is
+scaled (a darker photo gets darker teeth, not greyer ones) and the chroma shifted, each within
 bounds so that a misread reference cannot turn teeth black or blue. Reinhard et al., "Color
 Transfer between Images" (2001), with the means of a reference region instead of whole images.
 """
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.flame.avatar import INTERIOR_PARTS
-from .mesh import EYEBALL, INTERIOR, SKIN
+from .mesh import EYEBALL, SKIN
 from .shading import paint
 
 MIN_TEETH_PX = 40
@@ -83,12 +83,7 @@ def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.nda
     hit = r.covered
     tri = np.where(hit, r.triangle, 0)
     kind = np.where(hit, mesh.kind[tri], -1)
-    n_skin = mesh.avatar.num_vertices
-    teeth = INTERIOR_PARTS.index("teeth")
-    parts = mesh.avatar.interior.parts
-    is_teeth = np.zeros_like(hit)
-    inner = kind == INTERIOR
-    is_teeth[inner] = parts[mesh.faces[tri[inner], 0] - n_skin] == teeth
+    is_teeth = hit & mesh.teeth[tri]
     crop = photo[r.y0:r.y0 + r.shape[0], r.x0:r.x0 + r.shape[1]].astype(np.float32) / 255.0
 
     def at(where):
