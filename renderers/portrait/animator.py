@@ -21,8 +21,8 @@ per triangle, so lips part and meet where the avatar's do (displacement = projec
 by the clip) − project(avatar at the photo's rest expression)). Skin that the photo hid at rest
 (a lid closing over the eye, a lip rolling out) takes the filled-in skin; the teeth, gums, tongue
 and the mouth's lining (with the band where the lips turn inwards) are painted from the avatar
-(:func:`shading.paint`), colour-matched and shaded with depth behind the front teeth, except
-where the photo itself showed the same surface at rest. Pixels
+(:func:`shading.paint`) at 3 x 3 sub-pixels a pixel, colour-matched and shaded with depth
+behind the front teeth, except where the photo itself showed the same surface at rest. Pixels
 outside the avatar but inside the head region follow the avatar's nearest motion: the displacement at the avatar's edge carried outwards (:func:`warp.push_pull`) and faded
 out towards the background. Method: the 3D-aware reenactment route (a face
 model's motion, not 2D landmarks, drives the warp) as in Blanz & Vetter-style expression
@@ -77,6 +77,14 @@ LASH_WIDTH = 0.03
 LASH_STRENGTH = 0.9
 EDGE_PX = 1.2
 """Gaussian sigma (pixels) softening the edges of painted regions."""
+MOUTH_SUPERSAMPLE = 3
+"""Sub-pixels per pixel side at which the mouth is painted, then averaged (odd: the middle
+sub-pixel is the pixel's centre). Sampled once per pixel, a tooth a pixel or two tall came out as
+a row of specks, and blurred to hide them the teeth went grey (the open mouth read as "a dark
+oval, no teeth" to blind viewers)."""
+MOUTH_RASTER_METRES = 0.035
+"""The supersampled raster draws the mouth's inside and the face within this distance of the
+mouth opening's centre at rest (the lips and cheeks that can hide it), not the whole head."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,11 @@ class PortraitAnimator:
         self._teeth = np.unique(self.mesh.faces[self.mesh.teeth])  # the teeth's vertices
         self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
+        self._backend = backend
+        centre = rest[self.mesh.faces[self.mesh.kind == MOUTH_INNER]].reshape(-1, 3).mean(axis=0)
+        near = np.linalg.norm(rest - centre, axis=1) < MOUTH_RASTER_METRES
+        self._mouth_faces = np.flatnonzero(near[self.mesh.faces].any(axis=1) | (self.mesh.kind == INTERIOR))
+        self._mouth_raster = None  # made at the first open mouth, grown with it
 
     # --- per photo ---------------------------------------------------------------------------
 
@@ -268,7 +281,7 @@ class PortraitAnimator:
         self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
-            out = self._paint_mouth(out, v, r, depth, painted, local, head_pose)
+            out = self._paint_mouth(out, v, r, target, depth, painted, local, head_pose)
         frame = self.photo.copy()
         np.copyto(frame[win.slices], np.clip(out + 0.5, 0, 255).astype(np.uint8),
                   where=self.head_region[win.slices][..., None])
@@ -314,11 +327,12 @@ class PortraitAnimator:
             patch = out[lo[1]:hi[1], lo[0]:hi[0]]
             patch += alpha[..., None] * (self._lash_colour[eyeball] - patch)
 
-    def _paint_mouth(self, out, v, r, depth, painted, local, head_pose):
+    def _paint_mouth(self, out, v, r, target, depth, painted, local, head_pose):
         """The avatar's mouth, lit, darkened with depth into the mouth and colour-matched, except
         where it shows what the photo itself showed at rest (its teeth, which move with the
         avatar's, and the inner lips while the mouth is no more open than the photo's, see
-        :data:`INNER_LIP_OPEN_METRES`); edges softened."""
+        :data:`INNER_LIP_OPEN_METRES`); painted at :data:`MOUTH_SUPERSAMPLE`, its edge against
+        the photo softened."""
         import cv2
 
         # the mouth's box, with room for the soft edge
@@ -326,7 +340,7 @@ class PortraitAnimator:
         pad = int(np.ceil(3 * EDGE_PX)) + 1
         box = (slice(max(0, ys.min() - pad), ys.max() + 1 + pad), slice(max(0, xs.min() - pad), xs.max() + 1 + pad))
         painted = painted[box]
-        tri, bary = r.triangle[box][painted], r.bary[box][painted]
+        tri = r.triangle[box][painted]
         # the photo's own mouth: where this pixel's surface point was the one the photo showed
         h, w = self.rest_triangle.shape
         at = np.rint(local[box][painted]).astype(int)
@@ -347,8 +361,36 @@ class PortraitAnimator:
         need = 1.0 - np.where(band, same * (1.0 - opened), teeth)
         if not need.any():
             return out
-        todo = need > 0
-        tri, bary = tri[todo], bary[todo]
+        cover = np.zeros(painted.shape, np.float32)
+        cover[painted] = need
+        colour, sampled = self._mouth_supersampled(v, target, depth, box, cover > 0, head_pose)
+        # inside, the supersampled colour; past its edge, carried out over the soft edge
+        alpha = cv2.GaussianBlur(cover, (0, 0), EDGE_PX)
+        carried = cv2.GaussianBlur(colour * cover[..., None], (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
+        colour = np.where(sampled[..., None], colour, carried)
+        out[box] += alpha[..., None] * (colour - out[box])
+        return out
+
+    def _mouth_supersampled(self, v, target, depth, box, wanted, head_pose):
+        """The avatar's mouth at the ``wanted`` (h, w) pixels of the window's ``box``: each the
+        mean of its :data:`MOUTH_SUPERSAMPLE`² sub-pixels that show the mouth (teeth, gums, tongue,
+        throat, the lips' inner surfaces), lit, colour-matched and shaded with depth behind the
+        front teeth. Returns ((h, w, 3) float32 0-255, (h, w) bool: which pixels have any)."""
+        s = MOUTH_SUPERSAMPLE
+        h, w = wanted.shape
+        x0, y0 = self.window.x0 + box[1].start, self.window.y0 + box[0].start
+        if self._mouth_raster is None or self._mouth_raster.size[0] < s * w or self._mouth_raster.size[1] < s * h:
+            if self._mouth_raster is not None:
+                self._mouth_raster.close()
+            size = tuple(-(-int(1.25 * n) // 16) * 16 for n in (s * w, s * h))  # room to open further
+            self._mouth_raster = Rasterizer(self.mesh.faces[self._mouth_faces], size, self._backend)
+        # sub-pixel k of pixel j has its centre at j + (k + 0.5) / s - 0.5, that is at s j + k
+        r = self._mouth_raster(s * (target - (x0, y0)) + (s - 1) / 2, depth)
+        triangle = np.append(self._mouth_faces, -1)[r.triangle[: s * h, : s * w]]
+        bary = r.bary[: s * h, : s * w]
+        kind = self._kind[triangle]
+        sub = ((kind == MOUTH_INNER) | (kind == INTERIOR)) & np.repeat(np.repeat(wanted, s, axis=0), s, axis=1)
+        tri, bary = triangle[sub], bary[sub]
         normals = self.normals if head_pose is None else self._turned_normals(head_pose)
         lit = paint(self.mesh, v, self.fit.camera.rotation, tri, bary, normals)
         is_teeth = self.mesh.teeth[tri]
@@ -359,17 +401,11 @@ class PortraitAnimator:
         # fall-off from the lips' front put the visible teeth in shade and the tongue in black
         behind = np.einsum("nk,nk->n", bary, depth[self.mesh.faces[tri]]) - depth[self._teeth].min()
         lit *= np.exp(-np.maximum(behind, 0.0) / (MOUTH_SHADOW_METRES * self.fit.camera.scale))[:, None]
-        # normalised over the painted area, edges softened
-        cover = np.zeros(painted.shape, np.float32)
-        cover[painted] = need
-        colour = np.zeros(painted.shape + (3,), np.float32)
-        where = np.zeros(painted.shape, bool)
-        where[painted] = todo
-        colour[where] = lit * (255.0 * need[todo][:, None])
-        alpha = cv2.GaussianBlur(cover, (0, 0), EDGE_PX)
-        colour = cv2.GaussianBlur(colour, (0, 0), EDGE_PX) / np.maximum(alpha, 1e-3)[..., None]
-        out[box] += alpha[..., None] * (colour - out[box])
-        return out
+        total = np.zeros((s * h, s * w, 3), np.float32)
+        total[sub] = lit
+        total = total.reshape(h, s, w, s, 3).sum(axis=(1, 3))
+        count = sub.reshape(h, s, w, s).sum(axis=(1, 3))
+        return 255.0 * total / np.maximum(count, 1)[..., None], count > 0
 
     def _lip_gap(self, v: np.ndarray) -> float:
         """The inner-lip opening of posed stacked vertices ``v``, metres (at MediaPipe's landmarks)."""
@@ -402,5 +438,8 @@ class PortraitAnimator:
             yield self.frame(weights[t], None if pose is None else pose[t])
 
     def close(self) -> None:
-        """Free the rasteriser's OpenGL context."""
+        """Free the rasterisers' OpenGL contexts."""
         self.raster.close()
+        if self._mouth_raster is not None:
+            self._mouth_raster.close()
+            self._mouth_raster = None
