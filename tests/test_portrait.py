@@ -77,6 +77,28 @@ def test_a_smiling_photo_opens_on_the_vowel_and_closes_on_the_p(smiling, clip, r
     assert at_vowel.inner_lip_gap() > 4 * max(at_p.inner_lip_gap(), 0.5)
 
 
+def test_a_smiling_photo_closed_leaves_no_teeth_on_its_lips(smiling, clip):
+    """The fitted upper lip sits 2-3 px low on the astronaut's smile: the rows of teeth under it
+    rode down with the lips as they closed, a white smudge on them (the brightest lip pixel
+    L* 235-239 of 255 at the P, the photo's teeth 207, its lips' 90th percentile 201)."""
+    import cv2
+
+    from emoflame.renderers.portrait.mesh import SKIN
+
+    lo, hi = (int(round(s * clip.fps)) for s in P_SECONDS)
+    win = smiling.window
+    for t in range(lo, hi + 1):
+        weights = smiling.mesh.avatar_weights(clip.weights[t:t + 1], clip.channels)[0]
+        frame = smiling.frame(weights, clip.head_pose[t])
+        points, depth = smiling._project(smiling.mesh.posed(weights, clip.head_pose[t]))
+        tri = smiling.raster(points, depth, (win.x0, win.y0)).triangle
+        skin = smiling._kind[tri] == SKIN
+        lips = np.zeros(tri.shape, bool)
+        lips[skin] = smiling.mesh.avatar.masks["lips"][smiling.mesh.faces[tri[skin]]].all(axis=1)
+        lightness = cv2.cvtColor(frame[win.slices], cv2.COLOR_RGB2Lab)[..., 0][lips]
+        assert lightness.max() < 220, t  # measured 205-209
+
+
 def test_the_background_never_moves(hopper, clip):
     photo, region = hopper.photo, hopper.head_region
     assert 0.2 < region.mean() < 0.7

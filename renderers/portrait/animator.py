@@ -43,7 +43,7 @@ from .face import EYE_LOWER, EYE_UPPER, FaceReader, check_photo, detect_face, in
 from .fit import fit_portrait
 from .mesh import EYEBALL, INTERIOR, MOUTH_INNER, SKIN, AvatarMesh
 from .raster import Rasterizer
-from .mouth import mouth_colour
+from .mouth import MIN_TEETH_PX, mouth_colour
 from .shading import paint, vertex_normals
 from .warp import push_pull
 
@@ -72,6 +72,11 @@ Flat, a closed lid read as a patch pasted over the eye (two blind viewers, on Gr
 at full strength MediaPipe read her closed eyes as 0.56 open, at half 0.43."""
 TEETH_PATCH_PX = 9
 """Smallest patch of the photo's own teeth (pixels) kept in a frame."""
+TEETH_UNDER_LIPS = 0.06
+"""Eye spans from the mouth opening at rest within which the photo's pixels that look like its
+teeth, not its lips, are taken for teeth although the fitted lips cover them: the avatar's upper
+lip sits 2-3 px low on the astronaut's smile, and as her mouth closed those rows of teeth rode
+down with the lip as a dotted white line in the lip seam (two blind viewers)."""
 LASH_WIDTH = 0.03
 """The closed eye's lash line, in eye spans."""
 LASH_STRENGTH = 0.9
@@ -141,6 +146,7 @@ class PortraitAnimator:
         origin = (self.window.x0, self.window.y0)
         r = self.raster(self.source, self.rest_depth, origin)
         kind = np.where(r.covered, self.mesh.kind[np.maximum(r.triangle, 0)], -1)
+        self._under_lips = self._teeth_under_lips(kind, r.triangle, span)
         self.fill, self.hidden = self._hidden_at_rest(kind, r.triangle, span)
         self.rest_triangle = r.triangle  # which triangle the photo shows at each pixel of the window
         self.exterior_weight, self.head_region = self._head_region(r.covered, span)
@@ -174,7 +180,8 @@ class PortraitAnimator:
           lid's skin (the brighter half of a band above each eye's lashes) and its mouth opening filled
           from the lips around it (``cv2.inpaint``, Telea): for skin that a frame uncovers, or
           stretches far beyond the pixels the photo has of it (a lid closing over the eye);
-        * ``hidden`` (h, w) float32 in [0, 1]: where that is (softened).
+        * ``hidden`` (h, w) float32 in [0, 1]: where that is (softened); the photo's teeth under
+          the fitted lips (:meth:`_teeth_under_lips`) are filled too, but not hidden.
         """
         import cv2
 
@@ -204,12 +211,37 @@ class PortraitAnimator:
             lashes = crop[on_eye].astype(np.float32)
             self._lash_colour[side] = np.percentile(lashes, 10, axis=0)
         mouth = cv2.dilate(np.isin(kind, (MOUTH_INNER, INTERIOR)).astype(np.uint8), np.ones((3, 3), np.uint8))
+        mouth |= (self._under_lips > 0.5).astype(np.uint8)
         if mouth.any():
             fill = cv2.inpaint(fill, mouth, max(3.0, span / 25), cv2.INPAINT_TELEA)
         hidden = np.isin(kind, (EYEBALL, MOUTH_INNER, INTERIOR)).astype(np.float32)
         full = self.photo.copy()
         full[win.slices] = fill
         return full, cv2.GaussianBlur(hidden, (0, 0), EDGE_PX)
+
+    def _teeth_under_lips(self, kind: np.ndarray, triangle: np.ndarray, span: float) -> np.ndarray:
+        """(h, w) float32 in [0, 1], softened: the photo's teeth that its fitted lips cover at rest
+        (the lips' pixels within :data:`TEETH_UNDER_LIPS` of the opening whose Lab colour lies
+        nearer the median of the teeth it shows than of its lips); zeros when it shows fewer than
+        ``MIN_TEETH_PX`` teeth."""
+        import cv2
+
+        covered = triangle >= 0
+        teeth = covered & self.mesh.teeth[np.maximum(triangle, 0)]
+        skin = kind == SKIN
+        lips = np.zeros(kind.shape, bool)
+        lips[skin] = self.mesh.avatar.masks["lips"][self.mesh.faces[triangle[skin]]].all(axis=1)
+        out = np.zeros(kind.shape, np.float32)
+        if teeth.sum() < MIN_TEETH_PX or not lips.any():
+            return out
+        reach = max(1, int(round(TEETH_UNDER_LIPS * span)))
+        opening = np.isin(kind, (MOUTH_INNER, INTERIOR)).astype(np.uint8)
+        near = (cv2.dilate(opening, np.ones((2 * reach + 1,) * 2, np.uint8)) > 0) & skin
+        lab = cv2.cvtColor(self.photo[self.window.slices], cv2.COLOR_RGB2Lab).astype(np.float32)
+        to_teeth = np.linalg.norm(lab - np.median(lab[teeth], axis=0), axis=-1)
+        to_lips = np.linalg.norm(lab - np.median(lab[lips], axis=0), axis=-1)
+        out[near & (to_teeth < to_lips)] = 1.0
+        return cv2.GaussianBlur(out, (0, 0), EDGE_PX)
 
     def _window(self, span: float) -> _Window:
         """The box every frame may touch: the head's silhouette grown by the hair and fade margins."""
@@ -263,7 +295,11 @@ class PortraitAnimator:
         # skin the photo hid at rest (a lid closing, a lip rolling out) or has too few pixels of
         # (the lid's few rows stretched over the eye): the filled-in skin
         stretch = np.append(self._stretch(target), 0.0)[tri]
-        revealed = np.maximum(cv2.remap(self.hidden, local, None, cv2.INTER_LINEAR, borderValue=0.0),
+        gap = self._lip_gap(v)
+        # the photo's teeth under its lips give way to the filled-in lip as the mouth closes
+        closing = np.clip((self._lip_gap_rest - gap) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
+        hidden = self.hidden if closing == 0 else np.maximum(self.hidden, closing * self._under_lips)
+        revealed = np.maximum(cv2.remap(hidden, local, None, cv2.INTER_LINEAR, borderValue=0.0),
                               np.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0))
         revealed = cv2.GaussianBlur(revealed * (kind == SKIN), (0, 0), EDGE_PX)
         rows, cols = np.nonzero(revealed > 1e-3)
@@ -281,7 +317,7 @@ class PortraitAnimator:
         self._draw_lashes(out, v)
         painted = (kind == MOUTH_INNER) | (kind == INTERIOR)
         if painted.any():
-            out = self._paint_mouth(out, v, r, target, depth, painted, local, head_pose)
+            out = self._paint_mouth(out, v, r, target, depth, painted, local, head_pose, gap)
         frame = self.photo.copy()
         np.copyto(frame[win.slices], np.clip(out + 0.5, 0, 255).astype(np.uint8),
                   where=self.head_region[win.slices][..., None])
@@ -327,7 +363,7 @@ class PortraitAnimator:
             patch = out[lo[1]:hi[1], lo[0]:hi[0]]
             patch += alpha[..., None] * (self._lash_colour[eyeball] - patch)
 
-    def _paint_mouth(self, out, v, r, target, depth, painted, local, head_pose):
+    def _paint_mouth(self, out, v, r, target, depth, painted, local, head_pose, gap):
         """The avatar's mouth, lit, darkened with depth into the mouth and colour-matched, except
         where it shows what the photo itself showed at rest (its teeth, which move with the
         avatar's, and the inner lips while the mouth is no more open than the photo's, see
@@ -349,7 +385,7 @@ class PortraitAnimator:
         shown[inside] = self.rest_triangle[at[inside, 1], at[inside, 0]]
         same = (shown >= 0) & np.any(
             self.mesh.faces[np.maximum(shown, 0)][:, :, None] == self.mesh.faces[tri][:, None, :], axis=(1, 2))
-        opened = np.clip((self._lip_gap(v) - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
+        opened = np.clip((gap - self._lip_gap_rest) / INNER_LIP_OPEN_METRES, 0.0, 1.0)
         band = self.mesh.kind[tri] == MOUTH_INNER
         teeth = np.zeros(painted.shape, np.uint8)
         teeth[painted] = same & ~band
