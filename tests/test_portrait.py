@@ -83,8 +83,6 @@ def test_a_smiling_photo_closed_leaves_no_teeth_on_its_lips(smiling, clip):
     L* 235-239 of 255 at the P, the photo's teeth 207, its lips' 90th percentile 201)."""
     import cv2
 
-    from emoflame.renderers.portrait.mesh import SKIN
-
     lo, hi = (int(round(s * clip.fps)) for s in P_SECONDS)
     win = smiling.window
     for t in range(lo, hi + 1):
@@ -92,9 +90,7 @@ def test_a_smiling_photo_closed_leaves_no_teeth_on_its_lips(smiling, clip):
         frame = smiling.frame(weights, clip.head_pose[t])
         points, depth = smiling._project(smiling.mesh.posed(weights, clip.head_pose[t]))
         tri = smiling.raster(points, depth, (win.x0, win.y0)).triangle
-        skin = smiling._kind[tri] == SKIN
-        lips = np.zeros(tri.shape, bool)
-        lips[skin] = smiling.mesh.avatar.masks["lips"][smiling.mesh.faces[tri[skin]]].all(axis=1)
+        lips = (tri >= 0) & smiling.mesh.lips[np.maximum(tri, 0)]
         lightness = cv2.cvtColor(frame[win.slices], cv2.COLOR_RGB2Lab)[..., 0][lips]
         assert lightness.max() < 220, t  # measured 205-209
 

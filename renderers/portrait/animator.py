@@ -228,15 +228,13 @@ class PortraitAnimator:
 
         covered = triangle >= 0
         teeth = covered & self.mesh.teeth[np.maximum(triangle, 0)]
-        skin = kind == SKIN
-        lips = np.zeros(kind.shape, bool)
-        lips[skin] = self.mesh.avatar.masks["lips"][self.mesh.faces[triangle[skin]]].all(axis=1)
+        lips = covered & self.mesh.lips[np.maximum(triangle, 0)]
         out = np.zeros(kind.shape, np.float32)
         if teeth.sum() < MIN_TEETH_PX or not lips.any():
             return out
         reach = max(1, int(round(TEETH_UNDER_LIPS * span)))
         opening = np.isin(kind, (MOUTH_INNER, INTERIOR)).astype(np.uint8)
-        near = (cv2.dilate(opening, np.ones((2 * reach + 1,) * 2, np.uint8)) > 0) & skin
+        near = (cv2.dilate(opening, np.ones((2 * reach + 1,) * 2, np.uint8)) > 0) & (kind == SKIN)
         lab = cv2.cvtColor(self.photo[self.window.slices], cv2.COLOR_RGB2Lab).astype(np.float32)
         to_teeth = np.linalg.norm(lab - np.median(lab[teeth], axis=0), axis=-1)
         to_lips = np.linalg.norm(lab - np.median(lab[lips], axis=0), axis=-1)

@@ -41,6 +41,7 @@ class AvatarMesh:
         kind: (F,) int8 :data:`SKIN`, :data:`EYEBALL`, :data:`MOUTH_INNER` or :data:`INTERIOR`.
         teeth: (F,) bool, the interior's teeth (colour-matched to the photo's whites; the rest
             of the interior to its lips).
+        lips: (F,) bool, skin triangles all of whose corners lie on the avatar's lips.
         neck: (3,) FLAME's neck joint at rest, metres.
         head_weight: (N,) how much of the head's rotation each stacked vertex takes, in [0, 1].
         to_avatar: (52, S) float32, ARKit channel weights (``ARKIT_CHANNELS``) -> the avatar's
@@ -53,6 +54,7 @@ class AvatarMesh:
     faces: np.ndarray
     kind: np.ndarray
     teeth: np.ndarray
+    lips: np.ndarray
     neck: np.ndarray
     head_weight: np.ndarray
     to_avatar: np.ndarray
@@ -73,6 +75,8 @@ class AvatarMesh:
         kind[len(skin_faces):] = INTERIOR
         teeth = np.zeros(len(faces), bool)
         teeth[len(skin_faces):] = avatar.interior.parts[avatar.interior.faces[:, 0]] == INTERIOR_PARTS.index("teeth")
+        lips = np.zeros(len(faces), bool)
+        lips[: len(skin_faces)] = (kind[: len(skin_faces)] == SKIN) & avatar.masks["lips"][skin_faces].all(axis=1)
         neck = (avatar.joint_regressor @ avatar.vertices)[JOINT_NAMES.index("neck")]
         rest = np.vstack([avatar.vertices, avatar.interior.vertices])
         full_from = float(avatar.landmarks(avatar.vertices)[CHIN_LANDMARK, 1]) - CHIN_MARGIN_METRES
@@ -80,7 +84,7 @@ class AvatarMesh:
         to_avatar = np.zeros((len(rigmap.channels), len(avatar.blendshape_names)), np.float32)
         to_avatar[:, [avatar.blendshape_names.index(name) for name in rigmap.targets]] = rigmap.matrix
         colours = np.vstack([avatar.vertex_colors, avatar.interior.vertex_colors]).astype(np.float32)
-        return cls(avatar, faces, kind, teeth, neck, head_weight(rest[:, 1], full_from), to_avatar, colours, full_from)
+        return cls(avatar, faces, kind, teeth, lips, neck, head_weight(rest[:, 1], full_from), to_avatar, colours, full_from)
 
     def avatar_weights(self, weights: np.ndarray, channels) -> np.ndarray:
         """Channel weights (T, K) whose columns ``channels`` names (a clip's) -> (T, S) float32

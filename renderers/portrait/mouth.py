@@ -107,7 +107,7 @@ def mouth_colour(mesh, vertices: np.ndarray, rotation: np.ndarray, photo: np.nda
         ours, theirs = at(on_skin(mesh.avatar.masks["face"]))
         skin_gain = median_lab(theirs)[0] / max(median_lab(ours)[0], 1.0)
         whites = LabTransfer(float(np.clip(max(eyes.gain, skin_gain), *LIGHTNESS_GAIN)), eyes.shift)
-    ours, theirs = at(on_skin(mesh.avatar.masks["lips"]))
+    ours, theirs = at(hit & mesh.lips[tri])
     lips = np.clip(median_lab(theirs)[1:] - median_lab(ours)[1:], -CHROMA_SHIFT, CHROMA_SHIFT) if len(ours) else whites.shift
     return MouthColour(whites, LabTransfer(whites.gain, lips))
 
