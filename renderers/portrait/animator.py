@@ -161,7 +161,6 @@ class PortraitAnimator:
         self._teeth = np.unique(self.mesh.faces[self.mesh.teeth])  # the teeth's vertices
         self._lip_gap_rest = self._lip_gap(rest)
         self._corners = np.concatenate([self.source[self.mesh.faces], np.zeros((1, 3, 2))]).astype(np.float32)
-        self._backend = backend
         centre = rest[self.mesh.faces[self.mesh.kind == MOUTH_INNER]].reshape(-1, 3).mean(axis=0)
         near = np.linalg.norm(rest - centre, axis=1) < MOUTH_RASTER_METRES
         self._mouth_faces = np.flatnonzero(near[self.mesh.faces].any(axis=1) | (self.mesh.kind == INTERIOR))
@@ -413,11 +412,14 @@ class PortraitAnimator:
         s = MOUTH_SUPERSAMPLE
         h, w = wanted.shape
         x0, y0 = self.window.x0 + box[1].start, self.window.y0 + box[0].start
-        if self._mouth_raster is None or self._mouth_raster.size[0] < s * w or self._mouth_raster.size[1] < s * h:
+        have = (0, 0) if self._mouth_raster is None else self._mouth_raster.size
+        if have[0] < s * w or have[1] < s * h:
             if self._mouth_raster is not None:
                 self._mouth_raster.close()
-            size = tuple(-(-int(1.25 * n) // 16) * 16 for n in (s * w, s * h))  # room to open further
-            self._mouth_raster = Rasterizer(self.mesh.faces[self._mouth_faces], size, self._backend)
+            # room to open further, and never narrower than before (a box tall one frame and
+            # wide the next would make a new OpenGL context every frame)
+            size = tuple(max(old, -(-int(1.25 * n) // 16) * 16) for old, n in zip(have, (s * w, s * h)))
+            self._mouth_raster = Rasterizer(self.mesh.faces[self._mouth_faces], size, self.raster.backend)
         # sub-pixel k of pixel j has its centre at j + (k + 0.5) / s - 0.5, that is at s j + k
         r = self._mouth_raster(s * (target - (x0, y0)) + (s - 1) / 2, depth)
         triangle = np.append(self._mouth_faces, -1)[r.triangle[: s * h, : s * w]]
